@@ -1,0 +1,133 @@
+// The primary process: owns what must exist once (config, machines, the
+// admin listener) and keeps N workers serving. It replaces a worker that
+// dies, and on SIGTERM/SIGINT drains the workers, stops the machines it
+// started and exits 0.
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { PerchConfig } from '../config/model.ts';
+import { createAdminServer, listenAdmin } from '../admin/server.ts';
+import { flushLogs, logger } from '../log/logger.ts';
+import { Fleet } from '../machines/fleet.ts';
+import { formatAddress } from './worker.ts';
+import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
+
+const WORKER_ENTRY = fileURLToPath(new URL('./worker-main.ts', import.meta.url));
+/** More restarts than this within the window means a crash loop: back off. */
+const RESTART_WINDOW_MS = 10_000;
+const RESTARTS_PER_WINDOW = 5;
+const RESTART_BACKOFF_MS = 1_000;
+const WORKER_EXIT_GRACE_MS = 2_000;
+
+export async function runPrimary(config: PerchConfig): Promise<void> {
+  const log = logger().child({ role: 'primary' });
+  const fleet = new Fleet(config, log);
+  const workers = new Map<number, Worker>();
+  const readyAddresses = new Map<number, string[]>();
+  const restarts: number[] = [];
+  let shuttingDown = false;
+  let announced = false;
+
+  cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
+
+  function send(worker: Worker, message: PrimaryMessage): void {
+    if (worker.isConnected()) worker.send(message);
+  }
+
+  let broadcastQueued = false;
+  function broadcastMachines(): void {
+    if (broadcastQueued) return;
+    broadcastQueued = true;
+    queueMicrotask(() => {
+      broadcastQueued = false;
+      const message: PrimaryMessage = { t: 'machines', machines: fleet.views() };
+      for (const worker of workers.values()) send(worker, message);
+    });
+  }
+  fleet.on('change', broadcastMachines);
+
+  function fork(): void {
+    const worker = cluster.fork();
+    workers.set(worker.id, worker);
+    worker.on('online', () => {
+      send(worker, { t: 'config', config });
+      send(worker, { t: 'machines', machines: fleet.views() });
+    });
+    worker.on('message', (message: unknown) => {
+      if (!isWorkerMessage(message)) return;
+      const msg = message as WorkerMessage;
+      if (msg.t === 'ready') {
+        readyAddresses.set(worker.id, msg.http);
+        maybeAnnounce();
+      }
+    });
+  }
+
+  cluster.on('exit', (worker, code, signal) => {
+    workers.delete(worker.id);
+    readyAddresses.delete(worker.id);
+    if (shuttingDown) return;
+    log.warn({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited; starting a replacement');
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
+    if (restarts.length > RESTARTS_PER_WINDOW) setTimeout(() => shuttingDown || fork(), RESTART_BACKOFF_MS);
+    else fork();
+  });
+
+  const admin = createAdminServer({ config, fleet });
+  const adminAddress = await listenAdmin(admin, config.admin.listen.host, config.admin.listen.port);
+
+  let machinesSettled = false;
+  function maybeAnnounce(): void {
+    if (announced || !machinesSettled || readyAddresses.size < config.workers) return;
+    announced = true;
+    const http = [...new Set([...readyAddresses.values()].flat())];
+    log.info(
+      {
+        region: config.region,
+        http,
+        admin: formatAddress(adminAddress),
+        pids: { primary: process.pid, workers: [...workers.values()].map((worker) => worker.process.pid) },
+        machines: fleet.views().map((machine) => `${machine.id}:${machine.state}`),
+      },
+      'perch ready',
+    );
+  }
+
+  async function shutdown(signal: string): Promise<void> {
+    if (shuttingDown) {
+      log.warn({ signal }, 'already shutting down');
+      return;
+    }
+    shuttingDown = true;
+    log.info({ signal }, 'shutting down: draining workers');
+    const deadlineMs = config.edge.shutdownTimeoutMs;
+    const exited = [...workers.values()].map(
+      (worker) =>
+        new Promise<void>((resolve) => {
+          if (worker.isDead()) return resolve();
+          worker.once('exit', () => resolve());
+          send(worker, { t: 'drain', deadlineMs });
+        }),
+    );
+    const killer = setTimeout(() => {
+      for (const worker of workers.values()) worker.process.kill('SIGKILL');
+    }, deadlineMs + WORKER_EXIT_GRACE_MS);
+    await Promise.all(exited);
+    clearTimeout(killer);
+    log.info('workers stopped; stopping machines');
+    await fleet.stopAll();
+    admin.close();
+    admin.closeAllConnections();
+    log.info('perch stopped');
+    flushLogs();
+    process.exit(0);
+  }
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  for (let i = 0; i < config.workers; i++) fork();
+  await fleet.startAll();
+  machinesSettled = true;
+  maybeAnnounce();
+}

@@ -1,0 +1,152 @@
+// A worker process: owns the listeners and the forwarding hot path. It gets
+// its config and every machine change from the primary, and drains when told.
+import cluster from 'node:cluster';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ListenAddress, PerchConfig } from '../config/model.ts';
+import { accessLogger, flushLogs, logger } from '../log/logger.ts';
+import type { MachineView } from '../machines/machine.ts';
+import type { ListenerFacts, ResponsePolicy } from '../proxy/headers.ts';
+import { HttpProxy } from '../proxy/http-proxy.ts';
+import { createHttpServer } from '../proxy/http-server.ts';
+import { RequestIds } from '../proxy/request-id.ts';
+import { Upstreams } from '../proxy/upstreams.ts';
+import { AppRoute } from '../routing/app-route.ts';
+import { HostRouter } from '../routing/host-router.ts';
+import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
+
+const SERVER_NAME = 'perch';
+const DRAIN_POLL_MS = 25;
+
+export function runWorker(): void {
+  const workerId = cluster.worker?.id ?? 0;
+  const log = logger().child({ role: 'worker', worker: workerId });
+  // The primary decides when a worker stops; a terminal's Ctrl-C reaches every process of the group.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => {});
+
+  let state: WorkerState | null = null;
+  process.on('message', (message: unknown) => {
+    if (!isPrimaryMessage(message)) return;
+    const msg = message as PrimaryMessage;
+    if (msg.t === 'config') {
+      state = new WorkerState(msg.config, workerId, log);
+      state.listen().then(
+        (addresses) => send({ t: 'ready', http: addresses }),
+        (err) => {
+          log.error({ err }, 'worker could not listen');
+          process.exit(1);
+        },
+      );
+    } else if (msg.t === 'machines') {
+      state?.updateMachines(msg.machines);
+    } else if (msg.t === 'drain') {
+      void drainAndExit(state, msg.deadlineMs, log);
+    }
+  });
+  process.on('disconnect', () => {
+    // The primary is gone: finish what is under way, then go too.
+    void drainAndExit(state, 5_000, log);
+  });
+}
+
+function send(message: WorkerMessage): void {
+  if (process.connected) process.send?.(message);
+}
+
+class WorkerState {
+  readonly config: PerchConfig;
+  readonly proxy: HttpProxy;
+  readonly upstreams = new Upstreams();
+  readonly routes: AppRoute[] = [];
+  readonly servers: http.Server[] = [];
+  private readonly log: ReturnType<typeof logger>;
+
+  constructor(config: PerchConfig, workerId: number, log: ReturnType<typeof logger>) {
+    this.config = config;
+    this.log = log;
+    const entries: [string, AppRoute][] = [];
+    for (const app of config.apps) {
+      if (app.httpService === null) continue;
+      const options = app.httpService.httpOptions;
+      const response: ResponsePolicy = {
+        pristine: options.pristine,
+        set: Object.entries(options.responseHeaders),
+        serverName: SERVER_NAME,
+        viaName: SERVER_NAME,
+      };
+      const route = new AppRoute(app, config.region, response);
+      this.routes.push(route);
+      for (const hostname of app.hostnames) entries.push([hostname, route]);
+    }
+    const router = new HostRouter(entries, this.routes.length === 1 ? this.routes[0]! : null);
+    this.proxy = new HttpProxy({
+      region: config.region,
+      serverName: SERVER_NAME,
+      viaName: SERVER_NAME,
+      router,
+      requestIds: new RequestIds(workerId, config.region),
+      access: accessLogger(),
+    });
+  }
+
+  async listen(): Promise<string[]> {
+    const idleTimeoutMs = Math.max(60_000, ...this.routes.map((route) => route.config.httpService!.httpOptions.idleTimeoutMs));
+    const addresses: string[] = [];
+    for (const address of this.config.http.listen) {
+      const facts: ListenerFacts = { proto: 'http', port: String(address.port) };
+      const server = createHttpServer(this.proxy, facts, this.config.edge, idleTimeoutMs, this.log, SERVER_NAME);
+      this.servers.push(server);
+      const bound = await listenOn(server, address);
+      facts.port = String(bound.port);
+      addresses.push(formatAddress(bound));
+    }
+    return addresses;
+  }
+
+  updateMachines(machines: MachineView[]): void {
+    const origins = new Set<string>();
+    for (const route of this.routes) route.update(machines, this.upstreams, origins);
+    this.upstreams.retain(origins);
+  }
+}
+
+function listenOn(server: http.Server, address: ListenAddress): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const options = address.host === '' ? { port: address.port } : { host: address.host, port: address.port };
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+export function formatAddress(address: AddressInfo): string {
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+}
+
+let draining = false;
+
+async function drainAndExit(state: WorkerState | null, deadlineMs: number, log: ReturnType<typeof logger>): Promise<void> {
+  if (draining) return;
+  draining = true;
+  let cut = 0;
+  if (state !== null) {
+    state.proxy.draining = true;
+    for (const server of state.servers) server.close();
+    const deadline = Date.now() + deadlineMs;
+    while (state.proxy.inflight > 0 && Date.now() < deadline) {
+      for (const server of state.servers) server.closeIdleConnections();
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    cut = state.proxy.inflight;
+    for (const server of state.servers) server.closeAllConnections();
+    if (cut > 0) log.warn({ cut }, 'drain deadline passed; requests cut');
+    await state.upstreams.closeAll();
+  }
+  send({ t: 'drained', cut });
+  flushLogs();
+  // Let the IPC message leave before the channel closes.
+  setImmediate(() => process.exit(0));
+}

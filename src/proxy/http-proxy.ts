@@ -1,0 +1,166 @@
+// The HTTP request pipeline of a worker, phase by phase:
+//   head → route to app → choose a machine → forward → respond → log.
+// Later phases (force_https, waking, compression, fly-replay) slot in here.
+import type { Logger } from '../log/logger.ts';
+import type { AppRoute } from '../routing/app-route.ts';
+import type { HostRouter } from '../routing/host-router.ts';
+import { ProxyError, ERROR_CODES } from './errors.ts';
+import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost } from './exchange.ts';
+import { forwardedRequestHeaders, type ListenerFacts } from './headers.ts';
+import type { RequestIds } from './request-id.ts';
+
+export interface ProxyContext {
+  region: string;
+  serverName: string;
+  viaName: string;
+  router: HostRouter<AppRoute>;
+  requestIds: RequestIds;
+  access: Logger;
+}
+
+export class HttpProxy implements ExchangeHost {
+  private readonly ctx: ProxyContext;
+  /** Exchanges under way in this worker. */
+  inflight = 0;
+  draining = false;
+
+  constructor(ctx: ProxyContext) {
+    this.ctx = ctx;
+  }
+
+  /** The request handler for one listener. */
+  handlerFor(listener: ListenerFacts): (req: ClientRequest, res: ClientResponse) => void {
+    return (req, res) => this.handle(req, res, listener);
+  }
+
+  handle(req: ClientRequest, res: ClientResponse, listener: ListenerFacts): void {
+    const ctx = this.ctx;
+    const requestId = ctx.requestIds.next();
+    const head = forwardedRequestHeaders(
+      req.rawHeaders,
+      listener,
+      { ip: clientIp(req), requestId, httpVersion: req.httpVersionMajor === 2 ? '2' : '1.1' },
+      ctx.region,
+      ctx.viaName,
+    );
+    if (this.draining && req.httpVersionMajor === 1) (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+
+    const app = ctx.router.route(head.host);
+    if (app === null) {
+      this.answerWithoutApp(req, res, requestId, new ProxyError('PH02', `no app serves host ${head.host ?? '(none)'}`));
+      return;
+    }
+
+    const exchange = new Exchange(req, res, app, requestId, this);
+    this.inflight++;
+    exchange.head = head;
+    const path = forwardPath(req.url);
+    if (path === null) {
+      this.fail(exchange, new ProxyError('PH01', `request target ${JSON.stringify(req.url)} is not a path`));
+      return;
+    }
+    exchange.path = path;
+    this.forward(exchange);
+  }
+
+  private forward(exchange: Exchange): void {
+    const target = exchange.app.pick(exchange.tried);
+    if (target === null) {
+      // After failed attempts, the last failure says more than "no machine".
+      this.fail(exchange, exchange.error ?? new ProxyError('PR01'));
+      return;
+    }
+    target.inflight++;
+    exchange.dispatchTo(target);
+  }
+
+  attemptFailed(exchange: Exchange, error: ProxyError): void {
+    const target = exchange.target;
+    if (target !== null) {
+      target.inflight--;
+      exchange.target = null;
+      (exchange.tried ??= []).push(target.id);
+    }
+    if (exchange.done) return;
+    exchange.error = error;
+    const bodyUntouched = !exchange.head!.hasBody || !exchange.req.readableDidRead;
+    if (!error.notSent || !bodyUntouched) {
+      this.fail(exchange, error);
+    } else if (exchange.attempts >= exchange.app.config.limits.retryAttempts) {
+      this.fail(exchange, new ProxyError('PC07', `${exchange.attempts} attempts, last: ${error.code} on ${target?.id}`, { cause: error }));
+    } else {
+      this.forward(exchange);
+    }
+  }
+
+  private fail(exchange: Exchange, error: ProxyError): void {
+    exchange.error = error;
+    exchange.status = error.status;
+    if (!exchange.res.headersSent) writeError(exchange.res, error, exchange.requestId, this.ctx.serverName);
+    exchange.finish();
+  }
+
+  finished(exchange: Exchange): void {
+    this.inflight--;
+    const target = exchange.target;
+    if (target !== null) target.inflight--;
+    const error = exchange.error;
+    this.ctx.access.info({
+      request_id: exchange.requestId,
+      app: exchange.app.config.name,
+      machine: target?.id ?? null,
+      region: target?.region ?? null,
+      method: exchange.req.method,
+      path: exchange.path,
+      status: exchange.status,
+      bytes: exchange.bytesOut,
+      attempts: exchange.attempts,
+      ms: Math.round((performance.now() - exchange.startedAt) * 100) / 100,
+      code: error?.code ?? null,
+      error: error === null ? undefined : error.message,
+    }, 'request');
+  }
+
+  private answerWithoutApp(req: ClientRequest, res: ClientResponse, requestId: string, error: ProxyError): void {
+    writeError(res, error, requestId, this.ctx.serverName);
+    this.ctx.access.info({ request_id: requestId, app: null, method: req.method, path: req.url, host: req.headers.host ?? null, status: error.status, code: error.code, error: error.message }, 'request');
+  }
+}
+
+/** The client address as the machine should see it: IPv4-mapped IPv6 shown as IPv4. */
+function clientIp(req: ClientRequest): string {
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/** The path to send upstream: origin-form as is, absolute-form reduced to its path, anything else refused. */
+function forwardPath(url: string | undefined): string | null {
+  if (url === undefined || url === '') return null;
+  if (url.charCodeAt(0) === 47 /* / */) return url;
+  if (url === '*') return url;
+  if (url.startsWith('http://') || url.startsWith('https://')) {
+    try {
+      const parsed = new URL(url);
+      return parsed.pathname + parsed.search;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+export function errorBody(error: ProxyError, requestId: string): string {
+  return `perch error ${error.code}: ${ERROR_CODES[error.code].text}${error.message === ERROR_CODES[error.code].text ? '' : ` (${error.message})`}\nrequest id: ${requestId}\n`;
+}
+
+export function writeError(res: ClientResponse, error: ProxyError, requestId: string, serverName: string): void {
+  const body = errorBody(error, requestId);
+  res.writeHead(error.status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'server': serverName,
+    'fly-request-id': requestId,
+    'x-perch-error': error.code,
+  });
+  res.end(body);
+}

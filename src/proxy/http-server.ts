@@ -1,0 +1,45 @@
+// Plain-HTTP listeners of a worker. Node's parser enforces the request-head
+// bounds (size, time); what it rejects is answered here with a 4xx and a
+// code, and never reaches a machine.
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { EdgeLimits } from '../config/model.ts';
+import type { Logger } from '../log/logger.ts';
+import { ProxyError } from './errors.ts';
+import type { ListenerFacts } from './headers.ts';
+import type { HttpProxy } from './http-proxy.ts';
+
+/** `facts.port` may be updated once the server listens (a configured port 0). */
+export function createHttpServer(proxy: HttpProxy, facts: ListenerFacts, edge: EdgeLimits, idleTimeoutMs: number, log: Logger, serverName: string): http.Server {
+  const server = http.createServer({
+    maxHeaderSize: edge.requestHeadBytes,
+    headersTimeout: edge.requestHeadTimeoutMs,
+    // Bodies may stream for as long as the app takes; slow heads are bounded by headersTimeout.
+    requestTimeout: 0,
+    keepAliveTimeout: idleTimeoutMs,
+    requireHostHeader: true,
+    noDelay: true,
+  });
+  const handler = proxy.handlerFor(facts);
+  server.on('request', handler);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, log, serverName));
+  return server;
+}
+
+/** Answers what Node's HTTP parser refused, then closes that connection only. */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log: Logger, serverName: string): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let error: ProxyError;
+  if (err.code === 'HPE_HEADER_OVERFLOW') error = new ProxyError('PH03');
+  else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT') error = new ProxyError('PH04');
+  else error = new ProxyError('PH01', err.code ?? err.message);
+  log.info({ remote: socket.remoteAddress, status: error.status, code: error.code, error: error.message }, 'client error');
+  const body = `perch error ${error.code}: ${error.message}\n`;
+  socket.end(
+    `HTTP/1.1 ${error.status} ${http.STATUS_CODES[error.status]}\r\n` +
+      `server: ${serverName}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
