@@ -14,6 +14,8 @@ export function createHttpServer(proxy: HttpProxy, facts: ListenerFacts, edge: E
   const server = http.createServer({
     maxHeaderSize: edge.requestHeadBytes,
     headersTimeout: edge.requestHeadTimeoutMs,
+    // Node checks head deadlines on this interval; its 30 s default would let a slow head live 3× its bound.
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, edge.requestHeadTimeoutMs / 4)),
     // Bodies may stream for as long as the app takes; slow heads are bounded by headersTimeout.
     requestTimeout: 0,
     keepAliveTimeout: idleTimeoutMs,
