@@ -1,0 +1,85 @@
+// Command-line flags of `npm run bench` (node:util parseArgs).
+import { parseArgs } from 'node:util';
+import { TARGET_NAMES, type TargetName } from './targets.ts';
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Seconds of load per measurement. */
+  durationSeconds: number;
+  /** Seconds of unrecorded load per target and size before the first repetition (JIT, pools). */
+  warmupSeconds: number;
+  reps: number;
+  connections: number;
+  /** Targets to run, in canonical order. */
+  only: TargetName[];
+  scenarios: string[];
+  perchWorkers: number;
+  /** perch's CLI entry, relative to the repo root (another checkout's, to compare). */
+  perchCli: string;
+  /** Keep the temp dir (configs, logs of every process) instead of deleting it. */
+  keep: boolean;
+  help: boolean;
+}
+
+export const USAGE = `usage: node bench/run.ts [options]
+
+  --quick               short run: 2 s per measurement, 1 repetition
+  --duration <s>        seconds of load per measurement (default 5, quick 2)
+  --warmup <s>          unrecorded load per target and size first (default 1, quick 0.5)
+  --reps <n>            repetitions, peer order alternated each time; medians reported (default 3, quick 1)
+  --connections <n>     concurrent keep-alive connections (default 50)
+  --only <a,b>          targets: ${TARGET_NAMES.join(', ')} (default all)
+  --scenario <a,b>      scenario files in bench/scenarios/ (default forwarding)
+  --perch-workers <n>   perch's worker count (default 1, for the pinned comparison)
+  --perch-cli <file>    perch's CLI entry to run as "<file> start perch.toml" (default src/cli.ts)
+  --keep                keep the temp dir with generated configs and process logs
+  --help
+`;
+
+function positiveNumber(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${flag} wants a positive number, got "${raw}"`);
+  return value;
+}
+
+function list(raw: string | undefined): string[] | undefined {
+  return raw?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      reps: { type: 'string' },
+      connections: { type: 'string' },
+      only: { type: 'string' },
+      scenario: { type: 'string' },
+      'perch-workers': { type: 'string' },
+      'perch-cli': { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const quick = values.quick === true;
+  const only = list(values.only) ?? [...TARGET_NAMES];
+  const unknown = only.filter((name) => !(TARGET_NAMES as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`--only: unknown target(s) ${unknown.join(', ')}; known: ${TARGET_NAMES.join(', ')}`);
+  return {
+    quick,
+    durationSeconds: positiveNumber('duration', values.duration, quick ? 2 : 5),
+    warmupSeconds: values.warmup === '0' ? 0 : positiveNumber('warmup', values.warmup, quick ? 0.5 : 1),
+    reps: Math.round(positiveNumber('reps', values.reps, quick ? 1 : 3)),
+    connections: Math.round(positiveNumber('connections', values.connections, 50)),
+    only: TARGET_NAMES.filter((name) => only.includes(name)),
+    scenarios: list(values.scenario) ?? ['forwarding'],
+    perchWorkers: Math.round(positiveNumber('perch-workers', values['perch-workers'], 1)),
+    perchCli: values['perch-cli'] ?? 'src/cli.ts',
+    keep: values.keep === true,
+    help: values.help === true,
+  };
+}

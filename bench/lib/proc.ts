@@ -1,0 +1,76 @@
+// Reads CPU time and memory of a process tree from /proc (Linux only).
+// A proxy may be several processes (perch's cluster workers, nginx's master and
+// worker), so every figure covers the root PID and all of its descendants.
+import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+/** Kernel clock ticks per second, the unit of utime/stime in /proc/<pid>/stat. */
+export const clockTicksPerSecond: number = (() => {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+interface StatLine {
+  ppid: number;
+  /** utime + stime, in clock ticks. */
+  cpuTicks: number;
+}
+
+function readStat(pid: number): StatLine | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined; // exited between listing and reading
+  }
+  // The command name (field 2) is in parentheses and may contain spaces, so
+  // split only what follows the last ')'. There, index 0 is field 3 (state).
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** The root PID and every live descendant, found by walking ppid links. */
+export function processTree(rootPid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readStat(pid);
+    if (stat === undefined) continue;
+    const siblings = children.get(stat.ppid);
+    if (siblings === undefined) children.set(stat.ppid, [pid]);
+    else siblings.push(pid);
+  }
+  const tree: number[] = [];
+  const queue = [rootPid];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    tree.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return tree;
+}
+
+/** CPU time (user + system) consumed so far by each PID, in microseconds. */
+export function cpuMicros(pids: readonly number[]): Map<number, number> {
+  const result = new Map<number, number>();
+  for (const pid of pids) {
+    const stat = readStat(pid);
+    if (stat !== undefined) result.set(pid, (stat.cpuTicks * 1_000_000) / clockTicksPerSecond);
+  }
+  return result;
+}
+
+/** Resident set size of one process in bytes (VmRSS), or undefined if it is gone. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? undefined : Number(match[1]) * 1024;
+  } catch {
+    return undefined;
+  }
+}

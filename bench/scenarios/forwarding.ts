@@ -1,0 +1,197 @@
+// Scenario "forwarding": plain GETs forwarded to one backend, keep-alive both
+// sides, through each proxy in turn. Every proxy is pinned to the proxy core;
+// the backend and the load generator share the other. Reported per target and
+// response size: throughput and latency against going direct, and the proxy's
+// own CPU per request and p99 against the bare undici forwarder.
+import type { BenchContext, ScenarioReport } from '../lib/context.ts';
+import type { Measurement } from '../lib/loadgen.ts';
+import { median, ratio } from '../lib/stats.ts';
+import { formatNumber, formatRatio } from '../lib/table.ts';
+import type { Target, TargetName } from '../lib/targets.ts';
+
+const SIZES = [
+  { label: '1 KiB', bytes: 1024 },
+  { label: '64 KiB', bytes: 65536 },
+] as const;
+
+const pathFor = (bytes: number): string => `/bytes/${bytes}`;
+
+interface Sample {
+  rep: number;
+  target: TargetName;
+  sizeBytes: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  non2xx: number;
+  completed: number;
+  /** Proxy's CPU per completed request (µs); NaN for direct. */
+  proxyCpuMicrosPerRequest: number;
+  backendCpuMicrosPerRequest: number;
+  proxyPeakRssMaxBytes: number;
+  proxyPeakRssSumBytes: number;
+  proxyProcessCount: number;
+  raw: Measurement;
+}
+
+function toSample(rep: number, target: TargetName, sizeBytes: number, m: Measurement): Sample {
+  const done = m.load.completed;
+  const proxy = m.usage.proxy;
+  const backend = m.usage.backend;
+  return {
+    rep,
+    target,
+    sizeBytes,
+    requestsPerSecond: m.load.requestsPerSecond,
+    p50Ms: m.load.latencyMs.p50,
+    p99Ms: m.load.latencyMs.p99,
+    errors: m.load.errors,
+    non2xx: m.load.non2xx,
+    completed: done,
+    proxyCpuMicrosPerRequest: proxy === undefined || done === 0 ? NaN : proxy.cpuMicros / done,
+    backendCpuMicrosPerRequest: backend === undefined || done === 0 ? NaN : backend.cpuMicros / done,
+    proxyPeakRssMaxBytes: proxy?.peakRssMaxBytes ?? NaN,
+    proxyPeakRssSumBytes: proxy?.peakRssSumBytes ?? NaN,
+    proxyProcessCount: proxy?.processCount ?? 0,
+    raw: m,
+  };
+}
+
+/** Medians over repetitions; ratios are taken per repetition (peers measured minutes apart drift together) and then the median. */
+function summarize(samples: readonly Sample[], target: TargetName, sizeBytes: number) {
+  const mine = samples.filter((s) => s.target === target && s.sizeBytes === sizeBytes);
+  const pairedRatio = (peer: TargetName, pick: (s: Sample) => number): number =>
+    median(
+      mine.map((s) => {
+        const other = samples.find((o) => o.target === peer && o.sizeBytes === sizeBytes && o.rep === s.rep);
+        return ratio(pick(s), other === undefined ? undefined : pick(other));
+      }),
+    );
+  const MiB = 1024 * 1024;
+  return {
+    target,
+    sizeBytes,
+    reps: mine.length,
+    requestsPerSecond: median(mine.map((s) => s.requestsPerSecond)),
+    p50Ms: median(mine.map((s) => s.p50Ms)),
+    p99Ms: median(mine.map((s) => s.p99Ms)),
+    proxyCpuMicrosPerRequest: median(mine.map((s) => s.proxyCpuMicrosPerRequest)),
+    backendCpuMicrosPerRequest: median(mine.map((s) => s.backendCpuMicrosPerRequest)),
+    // Peak means peak: the largest seen in any repetition.
+    proxyPeakRssMaxMiB: Math.max(...mine.map((s) => s.proxyPeakRssMaxBytes)) / MiB,
+    proxyPeakRssSumMiB: Math.max(...mine.map((s) => s.proxyPeakRssSumBytes)) / MiB,
+    proxyProcessCount: Math.max(0, ...mine.map((s) => s.proxyProcessCount)),
+    errors: mine.reduce((n, s) => n + s.errors, 0),
+    non2xx: mine.reduce((n, s) => n + s.non2xx, 0),
+    requestsPerSecondVsDirect: pairedRatio('direct', (s) => s.requestsPerSecond),
+    p50VsDirect: pairedRatio('direct', (s) => s.p50Ms),
+    p99VsDirect: pairedRatio('direct', (s) => s.p99Ms),
+    p99VsBare: pairedRatio('bare-forwarder', (s) => s.p99Ms),
+    cpuVsBare: pairedRatio('bare-forwarder', (s) => s.proxyCpuMicrosPerRequest),
+  };
+}
+
+export async function run(ctx: BenchContext): Promise<ScenarioReport> {
+  const { options } = ctx;
+  const backend = await ctx.startBackend();
+  ctx.log(`backend (src/demo/hello.ts) on 127.0.0.1:${backend.port}, pid ${backend.process.pid}`);
+
+  const targets: Target[] = [];
+  const failures: { name: TargetName; reason: string }[] = [];
+  for (const name of options.only) {
+    const started = await ctx.startTarget(name, backend, { path: pathFor(1024), bytes: 1024 });
+    if (started.ok) {
+      targets.push(started.target);
+      ctx.log(`${name}: ${started.target.origin}${started.target.process ? `, pid ${started.target.process.pid}` : ''}`);
+    } else {
+      failures.push({ name, reason: started.reason });
+      ctx.log(started.reason);
+    }
+  }
+
+  const stillUp = (t: Target): boolean => {
+    if (t.process === undefined || t.process.running) return true;
+    if (!failures.some((f) => f.name === t.name)) failures.push({ name: t.name, reason: `${t.name} ${t.process.exitDescription} during the run` });
+    return false;
+  };
+
+  if (options.warmupSeconds > 0) {
+    for (const target of targets) {
+      for (const size of SIZES) {
+        if (!stillUp(target)) continue;
+        ctx.log(`warm-up ${target.name} ${size.label} (${options.warmupSeconds} s)`);
+        await ctx.measure(target, backend, pathFor(size.bytes), options.warmupSeconds);
+      }
+    }
+  }
+
+  const samples: Sample[] = [];
+  for (let rep = 0; rep < options.reps; rep++) {
+    // Alternate the order (A B C, then C B A, …) so no peer always runs first or last.
+    const order = rep % 2 === 0 ? targets : [...targets].reverse();
+    for (const target of order) {
+      for (const size of SIZES) {
+        if (!stillUp(target)) continue;
+        ctx.log(`rep ${rep + 1}/${options.reps} ${target.name} ${size.label} (${options.durationSeconds} s)`);
+        const m = await ctx.measure(target, backend, pathFor(size.bytes), options.durationSeconds);
+        samples.push(toSample(rep, target.name, size.bytes, m));
+      }
+    }
+  }
+
+  const measured = options.only.filter((name) => samples.some((s) => s.target === name));
+  const summaries = SIZES.flatMap((size) => measured.map((name) => summarize(samples, name, size.bytes)));
+
+  const rows = SIZES.flatMap((size) =>
+    summaries
+      .filter((s) => s.sizeBytes === size.bytes)
+      .map((s) => {
+        const isProxy = s.target !== 'direct';
+        return [
+          s.target,
+          size.label,
+          formatNumber(s.requestsPerSecond),
+          isProxy ? formatRatio(s.requestsPerSecondVsDirect) : '',
+          formatNumber(s.p50Ms, 2),
+          isProxy ? formatRatio(s.p50VsDirect) : '',
+          formatNumber(s.p99Ms, 2),
+          isProxy ? formatRatio(s.p99VsDirect) : '',
+          isProxy ? formatRatio(s.p99VsBare) : '',
+          formatNumber(s.proxyCpuMicrosPerRequest, 1),
+          isProxy ? formatRatio(s.cpuVsBare) : '',
+          isProxy ? `${formatNumber(s.proxyPeakRssMaxMiB, 1)} / ${formatNumber(s.proxyPeakRssSumMiB, 1)}` : '—',
+          String(s.errors + s.non2xx),
+          '',
+        ];
+      }),
+  );
+  for (const failure of failures) rows.push([failure.name, '—', '—', '', '—', '', '—', '', '', '—', '', '—', '—', failure.reason]);
+
+  const pinning =
+    ctx.cores.proxy === undefined
+      ? 'Nothing pinned (taskset missing or a single core).'
+      : `Proxies pinned to core ${ctx.cores.proxy}; backend and load generator on core ${ctx.cores.backend}.`;
+  return {
+    title: 'forwarding',
+    description:
+      `GET /bytes/<n> from src/demo/hello.ts, autocannon with ${options.connections} keep-alive connections, ` +
+      `${options.durationSeconds} s per measurement, ${options.reps} repetition(s), medians. ${pinning} ` +
+      `"×direct" = proxy ÷ direct in the same repetition; "×bare" = proxy ÷ bare undici forwarder. ` +
+      `CPU µs/req and RSS (MiB, largest process / all processes) are the proxy's own processes; errors = connection errors + non-2xx.`,
+    table: {
+      headers: ['target', 'size', 'req/s', 'req/s ×direct', 'p50 ms', 'p50 ×direct', 'p99 ms', 'p99 ×direct', 'p99 ×bare', 'CPU µs/req', 'CPU ×bare', 'RSS MiB max / sum', 'errors', 'note'],
+      align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
+      rows,
+    },
+    notes: [],
+    data: {
+      sizes: SIZES,
+      backend: { port: backend.port, pid: backend.process.pid },
+      targets: targets.map((t) => ({ name: t.name, origin: t.origin, pid: t.process?.pid, headers: t.headers, details: t.details })),
+      failures,
+      summaries,
+      samples,
+    },
+  };
+}
