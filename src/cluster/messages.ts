@@ -2,18 +2,34 @@
 // channel. Every message is a plain object with a `t` tag.
 import type { PerchConfig } from '../config/model.ts';
 import type { MachineView } from '../machines/machine.ts';
+import type { Steering } from '../routing/rank.ts';
+import type { RejectCode } from '../routing/slot-ledger.ts';
 
 export type PrimaryMessage =
   | { t: 'config'; config: PerchConfig }
-  | { t: 'machines'; machines: MachineView[] }
+  /** Every machine, and regions in order of closeness (own first). */
+  | { t: 'machines'; machines: MachineView[]; regions: string[] }
+  /** The load other workers have on each machine: [machine id, load]. */
+  | { t: 'others'; loads: [string, number][] }
+  | { t: 'grant'; seq: number; machine: string; epoch: number; slots: number }
+  | { t: 'reject'; seq: number; code: RejectCode }
+  | { t: 'contention'; app: string; on: boolean }
   | { t: 'drain'; deadlineMs: number };
 
 export type WorkerMessage =
   | { t: 'ready'; http: string[] }
-  | { t: 'drained'; cut: number };
+  | { t: 'drained'; cut: number }
+  /** This worker's load on machines that changed: [machine id, epoch, load]. */
+  | { t: 'load'; loads: [string, number, number][] }
+  | { t: 'want'; seq: number; app: string; steering: Steering; exclude: string[] | null }
+  | { t: 'cancel'; seq: number; app: string }
+  | { t: 'release'; machine: string; epoch: number; count: number }
+  /** Live traffic could not connect to the machine, several times in a row. */
+  | { t: 'passive'; machine: string; epoch: number };
 
-export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
+function tagged(value: unknown): boolean {
   return typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string';
 }
 
-export const isWorkerMessage = isPrimaryMessage as unknown as (value: unknown) => value is WorkerMessage;
+export const isPrimaryMessage = tagged as (value: unknown) => value is PrimaryMessage;
+export const isWorkerMessage = tagged as (value: unknown) => value is WorkerMessage;

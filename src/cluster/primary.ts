@@ -8,6 +8,7 @@ import type { PerchConfig } from '../config/model.ts';
 import { createAdminServer, listenAdmin } from '../admin/server.ts';
 import { flushLogs, logger } from '../log/logger.ts';
 import { Fleet } from '../machines/fleet.ts';
+import { LoadBroker } from './load-broker.ts';
 import { formatAddress } from './worker.ts';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
 
@@ -33,24 +34,37 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     if (worker.isConnected()) worker.send(message);
   }
 
-  let broadcastQueued = false;
-  function broadcastMachines(): void {
-    if (broadcastQueued) return;
-    broadcastQueued = true;
-    queueMicrotask(() => {
-      broadcastQueued = false;
-      const message: PrimaryMessage = { t: 'machines', machines: fleet.views() };
-      for (const worker of workers.values()) send(worker, message);
-    });
+  const broker = new LoadBroker(config, {
+    send: (id, message) => {
+      const worker = workers.get(id);
+      if (worker !== undefined) send(worker, message);
+    },
+    workers: () => [...workers.keys()],
+    passiveFailure: (id) => log.warn({ machine: id }, 'machine refuses connections on live traffic'),
+  });
+
+  function machinesMessage(): PrimaryMessage {
+    return { t: 'machines', machines: fleet.views(), regions: broker.regions };
   }
-  fleet.on('change', broadcastMachines);
+  // Workers hear of a change before any grant that depends on it.
+  function broadcastMachines(): void {
+    const message = machinesMessage();
+    for (const worker of workers.values()) send(worker, message);
+  }
+  fleet.on('change', (machine) => {
+    // Until health checks gate routing, a started machine is a healthy one.
+    machine.healthy = machine.state === 'started';
+    broadcastMachines();
+    broker.machineChanged(machine);
+  });
 
   function fork(): void {
     const worker = cluster.fork();
     workers.set(worker.id, worker);
+    broker.ledger.addWorker(worker.id);
     worker.on('online', () => {
       send(worker, { t: 'config', config });
-      send(worker, { t: 'machines', machines: fleet.views() });
+      send(worker, machinesMessage());
     });
     worker.on('message', (message: unknown) => {
       if (!isWorkerMessage(message)) return;
@@ -58,6 +72,8 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
       if (msg.t === 'ready') {
         readyAddresses.set(worker.id, msg.http);
         maybeAnnounce();
+      } else if (msg.t !== 'drained') {
+        broker.handle(worker.id, msg);
       }
     });
   }
@@ -65,6 +81,7 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
   cluster.on('exit', (worker, code, signal) => {
     workers.delete(worker.id);
     readyAddresses.delete(worker.id);
+    broker.workerGone(worker.id);
     if (shuttingDown) return;
     log.warn({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited; starting a replacement');
     const now = Date.now();
@@ -117,6 +134,7 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     clearTimeout(killer);
     log.info('workers stopped; stopping machines');
     await fleet.stopAll();
+    broker.close();
     admin.close();
     admin.closeAllConnections();
     log.info('perch stopped');

@@ -12,6 +12,7 @@ import { createHttpServer } from '../proxy/http-server.ts';
 import { RequestIds } from '../proxy/request-id.ts';
 import { Upstreams } from '../proxy/upstreams.ts';
 import { AppRoute } from '../routing/app-route.ts';
+import { LoadChannel } from './load-channel.ts';
 import { HostRouter } from '../routing/host-router.ts';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
 
@@ -39,9 +40,11 @@ export function runWorker(): void {
         },
       );
     } else if (msg.t === 'machines') {
-      state?.updateMachines(msg.machines);
+      state?.updateMachines(msg.machines, msg.regions);
     } else if (msg.t === 'drain') {
       void drainAndExit(state, msg.deadlineMs, log);
+    } else {
+      state?.channel.handle(msg);
     }
   });
   process.on('disconnect', () => {
@@ -58,13 +61,15 @@ class WorkerState {
   readonly config: PerchConfig;
   readonly proxy: HttpProxy;
   readonly upstreams = new Upstreams();
-  readonly routes: AppRoute[] = [];
+  readonly routes = new Map<string, AppRoute>();
+  readonly channel: LoadChannel;
   readonly servers: http.Server[] = [];
   private readonly log: ReturnType<typeof logger>;
 
   constructor(config: PerchConfig, workerId: number, log: ReturnType<typeof logger>) {
     this.config = config;
     this.log = log;
+    this.channel = new LoadChannel(send, this.routes);
     const entries: [string, AppRoute][] = [];
     for (const app of config.apps) {
       if (app.httpService === null) continue;
@@ -75,23 +80,24 @@ class WorkerState {
         serverName: SERVER_NAME,
         viaName: SERVER_NAME,
       };
-      const route = new AppRoute(app, config.region, response);
-      this.routes.push(route);
+      const route = new AppRoute(app, response, this.channel);
+      this.routes.set(app.name, route);
       for (const hostname of app.hostnames) entries.push([hostname, route]);
     }
-    const router = new HostRouter(entries, this.routes.length === 1 ? this.routes[0]! : null);
+    const router = new HostRouter(entries, this.routes.size === 1 ? [...this.routes.values()][0]! : null);
     this.proxy = new HttpProxy({
       region: config.region,
       serverName: SERVER_NAME,
       viaName: SERVER_NAME,
       router,
       requestIds: new RequestIds(workerId, config.region),
+      channel: this.channel,
       access: accessLogger(),
     });
   }
 
   async listen(): Promise<string[]> {
-    const idleTimeoutMs = Math.max(60_000, ...this.routes.map((route) => route.config.httpService!.httpOptions.idleTimeoutMs));
+    const idleTimeoutMs = Math.max(60_000, ...[...this.routes.values()].map((route) => route.config.httpService!.httpOptions.idleTimeoutMs));
     const addresses: string[] = [];
     for (const address of this.config.http.listen) {
       const facts: ListenerFacts = { proto: 'http', port: String(address.port) };
@@ -104,9 +110,13 @@ class WorkerState {
     return addresses;
   }
 
-  updateMachines(machines: MachineView[]): void {
+  updateMachines(machines: MachineView[], regionOrder: string[]): void {
     const origins = new Set<string>();
-    for (const route of this.routes) route.update(machines, this.upstreams, origins);
+    const regions = new Map(regionOrder.map((region, index) => [region, index]));
+    for (const route of this.routes.values()) {
+      route.regions = regions;
+      route.update(machines, this.upstreams, origins);
+    }
     this.upstreams.retain(origins);
   }
 }

@@ -49,6 +49,9 @@ export class Fleet extends EventEmitter<FleetEvents> {
         lastExit: null,
         failure: null,
         updatedAt: new Date().toISOString(),
+        epoch: 0,
+        healthy: false,
+        rttMs: null,
       });
     }
   }
@@ -75,6 +78,8 @@ export class Fleet extends EventEmitter<FleetEvents> {
         this.transition(machine, 'started', 'resumed');
         return;
       }
+      machine.epoch++;
+      machine.healthy = false;
       this.transition(machine, 'starting');
       try {
         await driver.start(machine, machine.app.limits.wakeTimeoutMs);

@@ -33,6 +33,12 @@ export interface Machine {
   /** Why the last start failed, when state is `failed`. */
   failure: string | null;
   updatedAt: string;
+  /** Counts starts; load counted against an older epoch belongs to a process that is gone. */
+  epoch: number;
+  /** Service checks pass (or there are none), and no passive failure since. */
+  healthy: boolean;
+  /** Closeness: EWMA of connect and check round trips. */
+  rttMs: number | null;
 }
 
 /** What workers learn about a machine: enough to route and forward, nothing to manage it. */
@@ -45,6 +51,9 @@ export interface MachineView {
   host: string;
   /** [internal port, reachable port] pairs. */
   ports: [number, number][];
+  epoch: number;
+  healthy: boolean;
+  rttMs: number | null;
 }
 
 export function viewOf(machine: Machine): MachineView {
@@ -56,6 +65,9 @@ export function viewOf(machine: Machine): MachineView {
     state: machine.state,
     host: machine.host,
     ports: [...machine.ports],
+    epoch: machine.epoch,
+    healthy: machine.healthy,
+    rttMs: machine.rttMs,
   };
 }
 

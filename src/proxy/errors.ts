@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   PU02: { status: 502, text: 'request to machine could not be completed' },
   PU05: { status: 504, text: 'machine did not answer in time' },
   PR01: { status: 503, text: 'no started healthy machine' },
+  PR02: { status: 503, text: 'the requested machine does not exist' },
   PR04: { status: 503, text: 'no machine became available in time' },
   PM03: { status: 503, text: 'machine did not wake in time' },
   PA01: { status: 502, text: 'request too large to replay' },

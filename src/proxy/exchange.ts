@@ -1,9 +1,12 @@
 // One client request on its way to a machine and back: the undici handler
-// that streams the response to the client, retries a request that never
-// reached a machine on another one, and reports how it ended.
+// that streams the response to the client, and the state the pipeline keeps
+// about the request while it waits, is forwarded, or is retried.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { Waiter } from '../cluster/load-channel.ts';
 import type { AppRoute, MachineTarget } from '../routing/app-route.ts';
+import { NO_STEERING, type Steering } from '../routing/rank.ts';
+import type { RejectCode } from '../routing/slot-ledger.ts';
 import { upstreamError, type ProxyError } from './errors.ts';
 import { clientResponseHeaders, type ForwardedHead } from './headers.ts';
 
@@ -14,6 +17,12 @@ export type ClientResponse = ServerResponse;
 
 /** What an exchange needs from the request pipeline that made it. */
 export interface ExchangeHost {
+  /** The primary granted a machine to a waiting request. */
+  granted(exchange: Exchange, target: MachineTarget): void;
+  /** The primary refused a waiting request. */
+  rejected(exchange: Exchange, code: RejectCode): void;
+  /** The machine's response began. */
+  responded(exchange: Exchange): void;
   /** An attempt failed before any response arrived: try another machine or answer the error. */
   attemptFailed(exchange: Exchange, error: ProxyError): void;
   /** The exchange is over, whatever the outcome: release its load and log it. */
@@ -28,11 +37,10 @@ function onClientDrain(this: TaggedResponse): void {
 }
 
 function onClientClose(this: TaggedResponse): void {
-  const exchange = this[kExchange];
-  if (exchange !== undefined) exchange.clientClosed();
+  this[kExchange]?.clientClosed();
 }
 
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   readonly req: ClientRequest;
   readonly res: ClientResponse;
   readonly app: AppRoute;
@@ -40,13 +48,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly httpVersion: string;
   readonly startedAt: number;
   readonly host: ExchangeHost;
-  head: ForwardedHead | null = null;
+  head!: ForwardedHead;
   path = '/';
+  steering: Steering = NO_STEERING;
+  /** The machine of the current attempt; its load is counted while set. */
   target: MachineTarget | null = null;
+  /** The machine's epoch when this request was counted on it. */
+  targetEpoch = 0;
   controller: Dispatcher.DispatchController | null = null;
   /** Machines already tried, for retries. */
   tried: string[] | null = null;
   attempts = 0;
+  /** Ticket of a wait at the primary, 0 when not waiting. */
+  ticket = 0;
+  waitTimer: NodeJS.Timeout | null = null;
   status = 0;
   bytesOut = 0;
   error: ProxyError | null = null;
@@ -66,11 +81,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
     res.on('close', onClientClose);
   }
 
-  /** Sends the request to `target`. The caller has counted it as load on that machine. */
+  granted(target: MachineTarget): void {
+    this.ticket = 0;
+    this.host.granted(this, target);
+  }
+
+  rejected(code: RejectCode): void {
+    this.ticket = 0;
+    this.host.rejected(this, code);
+  }
+
+  /** Sends the request to `target`, already counted as load there. */
   dispatchTo(target: MachineTarget): void {
     this.target = target;
+    this.targetEpoch = target.epoch;
     this.attempts++;
-    const head = this.head!;
+    const head = this.head;
     target.pool.dispatch(
       {
         path: this.path,
@@ -92,6 +118,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return;
     this.responseStarted = true;
     this.status = statusCode;
+    this.host.responded(this);
     this.res.writeHead(statusCode, clientResponseHeaders(headers, this.app.response, this.requestId, this.httpVersion));
   }
 
@@ -112,9 +139,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     if (this.done) return;
     const error = upstreamError(err, this.responseStarted);
-    this.error = error;
     if (this.responseStarted) {
       // Part of the response is with the client: cutting the connection is the only honest signal left.
+      this.error = error;
       this.res.destroy(err);
       this.finish();
       return;
@@ -124,8 +151,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** The client connection closed; an unfinished exchange stops its upstream request. */
   clientClosed(): void {
-    if (this.done) return;
-    if (this.res.writableFinished) return;
+    if (this.done || this.res.writableFinished) return;
     this.status = this.status || 499;
     this.controller?.abort(new Error('client went away'));
     this.finish();

@@ -4,6 +4,8 @@
 // Response headers drop what belongs to the upstream connection and gain
 // Server, Via and Fly-Request-Id unless the app asked for pristine responses.
 
+import type { SteeringHeaders } from '../routing/steering.ts';
+
 /** What to do with a request header, by lower-case name. */
 const DROP = 1;
 const XFF = 2;
@@ -11,6 +13,10 @@ const VIA = 3;
 const CONNECTION = 4;
 const HOST = 5;
 const BODY = 6;
+const PREFER_REGION = 7;
+const FORCE_REGION = 8;
+const PREFER_INSTANCE = 9;
+const FORCE_INSTANCE = 10;
 
 const requestActions = new Map<string, number>([
   // Hop-by-hop (RFC 9110 §7.6.1) and connection-specific headers.
@@ -43,6 +49,11 @@ const requestActions = new Map<string, number>([
   ['via', VIA],
   ['host', HOST],
   ['content-length', BODY],
+  // Steering headers: read by perch, and passed on so the app can see what was asked.
+  ['fly-prefer-region', PREFER_REGION],
+  ['fly-force-region', FORCE_REGION],
+  ['fly-prefer-instance-id', PREFER_INSTANCE],
+  ['fly-force-instance-id', FORCE_INSTANCE],
 ]);
 
 /** Raw (as sent) header name → action; most clients send a handful of spellings. */
@@ -58,6 +69,8 @@ function actionOf(rawName: string): number {
   return action;
 }
 
+const STEERING_FIELDS: (keyof SteeringHeaders)[] = ['preferRegion', 'forceRegion', 'preferInstance', 'forceInstance'];
+
 /** Per-listener constants of the forwarded request. */
 export interface ListenerFacts {
   proto: 'http' | 'https';
@@ -72,7 +85,7 @@ export interface ClientFacts {
   httpVersion: string;
 }
 
-export interface ForwardedHead {
+export interface ForwardedHead extends SteeringHeaders {
   headers: string[];
   host: string | undefined;
   /** The request says it carries a body (Content-Length or Transfer-Encoding). */
@@ -90,11 +103,13 @@ export function forwardedRequestHeaders(raw: string[], listener: ListenerFacts, 
   let host: string | undefined;
   let hasBody = false;
   let connectionTokens: string | undefined;
+  let steering: SteeringHeaders | undefined;
 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
-    switch (actionOf(name)) {
+    const action = actionOf(name);
+    switch (action) {
       case 0:
         out.push(name, value);
         break;
@@ -113,6 +128,14 @@ export function forwardedRequestHeaders(raw: string[], listener: ListenerFacts, 
         break;
       case VIA:
         via = via === undefined ? value : `${via}, ${value}`;
+        break;
+      case PREFER_REGION:
+      case FORCE_REGION:
+      case PREFER_INSTANCE:
+      case FORCE_INSTANCE:
+        out.push(name, value);
+        steering ??= {};
+        steering[STEERING_FIELDS[action - PREFER_REGION]!] = value;
         break;
       case CONNECTION:
         if (value.length > 10 || (value !== 'keep-alive' && value !== 'close' && value !== 'Keep-Alive' && value !== 'Close')) {
@@ -134,8 +157,9 @@ export function forwardedRequestHeaders(raw: string[], listener: ListenerFacts, 
     'fly-request-id', client.requestId,
   );
 
-  if (connectionTokens !== undefined) return { headers: withoutNamed(out, connectionTokens), host, hasBody };
-  return { headers: out, host, hasBody };
+  const head: ForwardedHead = { headers: connectionTokens === undefined ? out : withoutNamed(out, connectionTokens), host, hasBody };
+  if (steering !== undefined) Object.assign(head, steering);
+  return head;
 }
 
 /** The header names a Connection header lists, other than keep-alive and close. */

@@ -1,13 +1,20 @@
 // The HTTP request pipeline of a worker, phase by phase:
-//   head → route to app → choose a machine → forward → respond → log.
+//   head → route to app → steer → choose a machine (here, or wait for the
+//   primary) → forward → respond → release and log.
 // Later phases (force_https, waking, compression, fly-replay) slot in here.
+import type { LoadChannel } from '../cluster/load-channel.ts';
 import type { Logger } from '../log/logger.ts';
-import type { AppRoute } from '../routing/app-route.ts';
+import type { AppRoute, MachineTarget } from '../routing/app-route.ts';
 import type { HostRouter } from '../routing/host-router.ts';
+import type { RejectCode } from '../routing/slot-ledger.ts';
+import { hasSteering, parseSteering } from '../routing/steering.ts';
 import { ProxyError, ERROR_CODES } from './errors.ts';
 import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost } from './exchange.ts';
 import { forwardedRequestHeaders, type ListenerFacts } from './headers.ts';
 import type { RequestIds } from './request-id.ts';
+
+/** Consecutive connect failures on live traffic that take a machine out of rotation. */
+export const PASSIVE_FAILURE_THRESHOLD = 2;
 
 export interface ProxyContext {
   region: string;
@@ -15,6 +22,7 @@ export interface ProxyContext {
   viaName: string;
   router: HostRouter<AppRoute>;
   requestIds: RequestIds;
+  channel: LoadChannel;
   access: Logger;
 }
 
@@ -43,7 +51,7 @@ export class HttpProxy implements ExchangeHost {
       ctx.region,
       ctx.viaName,
     );
-    if (this.draining && req.httpVersionMajor === 1) (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+    if (this.draining && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
 
     const app = ctx.router.route(head.host);
     if (app === null) {
@@ -60,37 +68,82 @@ export class HttpProxy implements ExchangeHost {
       return;
     }
     exchange.path = path;
-    this.forward(exchange);
+    if (hasSteering(head)) exchange.steering = parseSteering(head, app.config.primaryRegion, ctx.region);
+    this.choose(exchange);
   }
 
-  private forward(exchange: Exchange): void {
-    const target = exchange.app.pick(exchange.tried);
-    if (target === null) {
-      // After failed attempts, the last failure says more than "no machine".
-      this.fail(exchange, exchange.error ?? new ProxyError('PR01'));
+  /** Takes the best machine if this worker can alone; otherwise waits for the primary's grant. */
+  private choose(exchange: Exchange): void {
+    const target = exchange.app.tryAcquire(exchange.steering, exchange.tried);
+    if (target !== null) {
+      this.forward(exchange, target);
       return;
     }
-    target.inflight++;
+    exchange.ticket = this.ctx.channel.want(exchange.app, exchange.steering, exchange.tried, exchange);
+    if (exchange.waitTimer === null) {
+      const remaining = exchange.app.config.limits.queueTimeoutMs - (performance.now() - exchange.startedAt);
+      exchange.waitTimer = setTimeout(() => this.waitExpired(exchange), Math.max(0, remaining));
+    }
+  }
+
+  private forward(exchange: Exchange, target: MachineTarget): void {
+    const preferred = exchange.steering.preferInstance;
+    if (preferred !== null && target.id !== preferred) exchange.head.headers.push('fly-preferred-instance-unavailable', preferred);
     exchange.dispatchTo(target);
+  }
+
+  granted(exchange: Exchange, target: MachineTarget): void {
+    if (exchange.done) {
+      exchange.app.release(target, target.epoch);
+      return;
+    }
+    this.forward(exchange, target);
+  }
+
+  rejected(exchange: Exchange, code: RejectCode): void {
+    if (exchange.done) return;
+    this.fail(exchange, exchange.error !== null && code === 'PR01' ? exchange.error : new ProxyError(code));
+  }
+
+  private waitExpired(exchange: Exchange): void {
+    exchange.waitTimer = null;
+    if (exchange.done || exchange.ticket === 0) return;
+    this.ctx.channel.cancel(exchange.ticket);
+    exchange.ticket = 0;
+    this.fail(exchange, new ProxyError('PR04', `waited ${exchange.app.config.limits.queueTimeoutMs} ms for a free machine`));
+  }
+
+  responded(exchange: Exchange): void {
+    const target = exchange.target;
+    if (target !== null) target.connectFailures = 0;
   }
 
   attemptFailed(exchange: Exchange, error: ProxyError): void {
     const target = exchange.target;
     if (target !== null) {
-      target.inflight--;
-      exchange.target = null;
+      this.releaseTarget(exchange, target);
       (exchange.tried ??= []).push(target.id);
+      if (error.notSent && ++target.connectFailures >= PASSIVE_FAILURE_THRESHOLD && !target.passiveDown) {
+        target.passiveDown = true;
+        target.routable = false;
+        this.ctx.channel.reportPassiveFailure(target);
+      }
     }
     if (exchange.done) return;
     exchange.error = error;
-    const bodyUntouched = !exchange.head!.hasBody || !exchange.req.readableDidRead;
+    const bodyUntouched = !exchange.head.hasBody || !exchange.req.readableDidRead;
     if (!error.notSent || !bodyUntouched) {
       this.fail(exchange, error);
     } else if (exchange.attempts >= exchange.app.config.limits.retryAttempts) {
       this.fail(exchange, new ProxyError('PC07', `${exchange.attempts} attempts, last: ${error.code} on ${target?.id}`, { cause: error }));
     } else {
-      this.forward(exchange);
+      this.choose(exchange);
     }
+  }
+
+  private releaseTarget(exchange: Exchange, target: MachineTarget): void {
+    exchange.target = null;
+    exchange.app.release(target, exchange.targetEpoch);
   }
 
   private fail(exchange: Exchange, error: ProxyError): void {
@@ -102,8 +155,13 @@ export class HttpProxy implements ExchangeHost {
 
   finished(exchange: Exchange): void {
     this.inflight--;
+    if (exchange.waitTimer !== null) clearTimeout(exchange.waitTimer);
+    if (exchange.ticket !== 0) {
+      this.ctx.channel.cancel(exchange.ticket);
+      exchange.ticket = 0;
+    }
     const target = exchange.target;
-    if (target !== null) target.inflight--;
+    if (target !== null) this.releaseTarget(exchange, target);
     const error = exchange.error;
     this.ctx.access.info({
       request_id: exchange.requestId,

@@ -1,0 +1,125 @@
+// A worker's side of the load protocol with the primary: reports its load
+// per machine (coalesced), asks for a slot when it cannot decide alone, and
+// applies what the primary answers. See src/routing/slot-ledger.ts.
+import type { AppRoute, LoadListener, MachineTarget } from '../routing/app-route.ts';
+import type { Steering } from '../routing/rank.ts';
+import type { RejectCode } from '../routing/slot-ledger.ts';
+import type { PrimaryMessage, WorkerMessage } from './messages.ts';
+
+/** How long load changes gather before one report goes to the primary. */
+export const REPORT_INTERVAL_MS = 20;
+
+export interface Waiter {
+  granted(target: MachineTarget): void;
+  rejected(code: RejectCode): void;
+}
+
+export class LoadChannel implements LoadListener {
+  private readonly send: (message: WorkerMessage) => void;
+  private readonly routes: ReadonlyMap<string, AppRoute>;
+  private readonly dirty = new Set<MachineTarget>();
+  private readonly waiting = new Map<number, { waiter: Waiter; app: AppRoute }>();
+  private reportTimer: NodeJS.Timeout | null = null;
+  private seq = 0;
+
+  constructor(send: (message: WorkerMessage) => void, routes: ReadonlyMap<string, AppRoute>) {
+    this.send = send;
+    this.routes = routes;
+  }
+
+  loadChanged(target: MachineTarget): void {
+    this.dirty.add(target);
+    if (this.reportTimer === null) this.reportTimer = setTimeout(() => this.report(), REPORT_INTERVAL_MS);
+  }
+
+  returnSlots(target: MachineTarget, count: number): void {
+    this.send({ t: 'release', machine: target.id, epoch: target.epoch, count });
+  }
+
+  reportPassiveFailure(target: MachineTarget): void {
+    this.send({ t: 'passive', machine: target.id, epoch: target.epoch });
+  }
+
+  /** Asks the primary for a machine; returns a ticket to cancel with. */
+  want(app: AppRoute, steering: Steering, exclude: string[] | null, waiter: Waiter): number {
+    const seq = ++this.seq;
+    this.waiting.set(seq, { waiter, app });
+    this.send({ t: 'want', seq, app: app.config.name, steering, exclude });
+    return seq;
+  }
+
+  cancel(seq: number): void {
+    const entry = this.waiting.get(seq);
+    if (entry === undefined) return;
+    this.waiting.delete(seq);
+    this.send({ t: 'cancel', seq, app: entry.app.config.name });
+  }
+
+  get waitingCount(): number {
+    return this.waiting.size;
+  }
+
+  handle(message: PrimaryMessage): void {
+    switch (message.t) {
+      case 'others':
+        for (const [id, others] of message.loads) {
+          for (const route of this.routes.values()) {
+            const target = route.target(id);
+            if (target === undefined) continue;
+            target.others = others;
+            target.load = others + target.local;
+          }
+        }
+        break;
+      case 'grant':
+        this.granted(message.seq, message.machine, message.epoch, message.slots);
+        break;
+      case 'reject': {
+        const entry = this.waiting.get(message.seq);
+        if (entry === undefined) return;
+        this.waiting.delete(message.seq);
+        entry.waiter.rejected(message.code);
+        break;
+      }
+      case 'contention':
+        this.routes.get(message.app)?.setContended(message.on);
+        break;
+    }
+  }
+
+  private granted(seq: number, machine: string, epoch: number, slots: number): void {
+    const entry = this.waiting.get(seq);
+    const route = entry?.app ?? this.routeOf(machine);
+    const target = route?.target(machine);
+    if (target === undefined || target.epoch !== epoch) {
+      // The machine is gone or restarted since: the slots are void on both sides.
+      if (entry !== undefined) {
+        this.waiting.delete(seq);
+        entry.waiter.rejected('PR01');
+      }
+      return;
+    }
+    target.lease += slots;
+    if (entry === undefined) {
+      // The waiter gave up meanwhile: the slot is spare; give it back if others wait.
+      if (route!.contended) route!.giveBack(target);
+      return;
+    }
+    this.waiting.delete(seq);
+    route!.take(target);
+    entry.waiter.granted(target);
+  }
+
+  private routeOf(machine: string): AppRoute | undefined {
+    for (const route of this.routes.values()) if (route.target(machine) !== undefined) return route;
+    return undefined;
+  }
+
+  private report(): void {
+    this.reportTimer = null;
+    const loads: [string, number, number][] = [];
+    for (const target of this.dirty) loads.push([target.id, target.epoch, target.local]);
+    this.dirty.clear();
+    if (loads.length > 0) this.send({ t: 'load', loads });
+  }
+}

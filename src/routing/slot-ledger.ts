@@ -1,0 +1,235 @@
+// The primary's ledger of hard-limit slots (SPEC §3.3), kept exact across
+// workers by leasing: a worker may only start a request on a machine with a
+// hard_limit while it holds an unused slot of that machine, and the sum of
+// slots leased to all workers never exceeds the limit. Workers keep their
+// slots between requests (no round trip while they suffice) and give them
+// back when an app is contended, so freed slots go to the oldest waiter.
+//
+// Pure: messages out are returned as effects; the primary sends them.
+import { rankCandidates, type Candidate, type RegionRanks, type Steering } from './rank.ts';
+
+export interface LedgerMachine extends Candidate {
+  readonly app: string;
+  /** Changes each time the machine starts; slots of an older epoch are void. */
+  epoch: number;
+  /** Not routable yet but on its way (starting): waiters wait for it instead of failing. */
+  coming: boolean;
+}
+
+export interface Want {
+  worker: number;
+  seq: number;
+  app: string;
+  steering: Steering;
+  exclude: string[] | null;
+}
+
+export type RejectCode = 'PR01' | 'PR02' | 'PR04';
+
+export type LedgerEffect =
+  | { to: number; msg: { t: 'grant'; seq: number; machine: string; epoch: number; slots: number } }
+  | { to: number; msg: { t: 'reject'; seq: number; code: RejectCode } }
+  | { to: 'all'; msg: { t: 'contention'; app: string; on: boolean } };
+
+interface Slots {
+  machine: LedgerMachine;
+  leased: Map<number, number>;
+  used: Map<number, number>;
+  leasedTotal: number;
+}
+
+export interface AppQueuePolicy {
+  /** Longest queue of waiting requests for the app. */
+  queueLength: number;
+}
+
+export class SlotLedger {
+  private readonly slots = new Map<string, Slots>();
+  private readonly queues = new Map<string, Want[]>();
+  private readonly contended = new Set<string>();
+  private readonly workers = new Set<number>();
+  private readonly policies: ReadonlyMap<string, AppQueuePolicy>;
+  regions: RegionRanks = new Map();
+
+  constructor(policies: ReadonlyMap<string, AppQueuePolicy>) {
+    this.policies = policies;
+  }
+
+  addWorker(worker: number): void {
+    this.workers.add(worker);
+  }
+
+  /** Adds or updates a machine. A new epoch voids every slot of the old one. */
+  setMachine(machine: LedgerMachine): LedgerEffect[] {
+    let entry = this.slots.get(machine.id);
+    if (entry === undefined || entry.machine.epoch !== machine.epoch) {
+      const previous = entry;
+      entry = { machine, leased: new Map(), used: new Map(), leasedTotal: 0 };
+      if (previous !== undefined) machine.load = 0;
+      this.slots.set(machine.id, entry);
+    } else {
+      const load = entry.machine.load;
+      entry.machine = machine;
+      machine.load = load;
+    }
+    return this.pump(machine.app);
+  }
+
+  removeMachine(id: string): void {
+    this.slots.delete(id);
+  }
+
+  machine(id: string): LedgerMachine | undefined {
+    return this.slots.get(id)?.machine;
+  }
+
+  leasedTo(worker: number, id: string): number {
+    return this.slots.get(id)?.leased.get(worker) ?? 0;
+  }
+
+  queued(app: string): number {
+    return this.queues.get(app)?.length ?? 0;
+  }
+
+  /** A worker's count of in-flight load on a machine. */
+  report(worker: number, id: string, epoch: number, used: number): void {
+    const entry = this.slots.get(id);
+    if (entry === undefined || entry.machine.epoch !== epoch) return;
+    const before = entry.used.get(worker) ?? 0;
+    entry.used.set(worker, used);
+    entry.machine.load += used - before;
+  }
+
+  /** A worker's load on a machine as it last reported it (plus grants since). */
+  usedBy(worker: number, id: string): number {
+    return this.slots.get(id)?.used.get(worker) ?? 0;
+  }
+
+  /** Total load of a machine as the workers last reported it. */
+  loadOf(id: string): number {
+    return this.slots.get(id)?.machine.load ?? 0;
+  }
+
+  want(want: Want): LedgerEffect[] {
+    const candidates = this.appMachines(want.app);
+    if (want.steering.forceInstance !== null && !candidates.some((machine) => machine.id === want.steering.forceInstance)) {
+      return [{ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR02' } }];
+    }
+    const effects: LedgerEffect[] = [];
+    if (this.tryGrant(want, candidates, effects)) return effects;
+    const ranked = rankCandidates(candidates, this.regions, want.steering, want.exclude);
+    const coming = candidates.some((machine) => machine.coming && !(want.exclude?.includes(machine.id) ?? false));
+    if (ranked.length === 0 && !coming) return [{ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR01' } }];
+    const queue = this.queueOf(want.app);
+    if (queue.length >= (this.policies.get(want.app)?.queueLength ?? Infinity)) {
+      return [{ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR04' } }];
+    }
+    queue.push(want);
+    if (!this.contended.has(want.app)) {
+      this.contended.add(want.app);
+      effects.push({ to: 'all', msg: { t: 'contention', app: want.app, on: true } });
+    }
+    return effects;
+  }
+
+  /** A waiting request gave up (timeout, client gone). */
+  cancel(worker: number, seq: number, app: string): LedgerEffect[] {
+    const queue = this.queues.get(app);
+    if (queue === undefined) return [];
+    const index = queue.findIndex((want) => want.worker === worker && want.seq === seq);
+    if (index !== -1) queue.splice(index, 1);
+    return this.settle(app);
+  }
+
+  /** A worker gives slots back. */
+  release(worker: number, id: string, epoch: number, count: number): LedgerEffect[] {
+    const entry = this.slots.get(id);
+    if (entry === undefined || entry.machine.epoch !== epoch) return [];
+    const held = entry.leased.get(worker) ?? 0;
+    const returned = Math.min(held, count);
+    entry.leased.set(worker, held - returned);
+    entry.leasedTotal -= returned;
+    return this.pump(entry.machine.app);
+  }
+
+  /** A worker died: everything it held or waited for is void. */
+  workerGone(worker: number): LedgerEffect[] {
+    this.workers.delete(worker);
+    const apps = new Set<string>();
+    for (const entry of this.slots.values()) {
+      entry.leasedTotal -= entry.leased.get(worker) ?? 0;
+      entry.leased.delete(worker);
+      entry.machine.load -= entry.used.get(worker) ?? 0;
+      entry.used.delete(worker);
+      apps.add(entry.machine.app);
+    }
+    for (const [app, queue] of this.queues) {
+      this.queues.set(app, queue.filter((want) => want.worker !== worker));
+      apps.add(app);
+    }
+    return [...apps].flatMap((app) => this.pump(app));
+  }
+
+  /** Grants what can be granted to waiting requests, oldest first. */
+  pump(app: string): LedgerEffect[] {
+    const queue = this.queues.get(app);
+    const effects: LedgerEffect[] = [];
+    if (queue !== undefined && queue.length > 0) {
+      const candidates = this.appMachines(app);
+      const waiting: Want[] = [];
+      for (const want of queue) {
+        if (this.tryGrant(want, candidates, effects)) continue;
+        const alive = rankCandidates(candidates, this.regions, want.steering, want.exclude).length > 0 || candidates.some((machine) => machine.coming);
+        if (alive) waiting.push(want);
+        else effects.push({ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR01' } });
+      }
+      this.queues.set(app, waiting);
+    }
+    return effects.concat(this.settle(app));
+  }
+
+  private settle(app: string): LedgerEffect[] {
+    if (this.contended.has(app) && this.queued(app) === 0) {
+      this.contended.delete(app);
+      return [{ to: 'all', msg: { t: 'contention', app, on: false } }];
+    }
+    return [];
+  }
+
+  private tryGrant(want: Want, candidates: LedgerMachine[], effects: LedgerEffect[]): boolean {
+    for (const machine of rankCandidates(candidates, this.regions, want.steering, want.exclude)) {
+      const entry = this.slots.get(machine.id)!;
+      let slots = 0;
+      if (machine.hard !== null) {
+        const free = machine.hard - entry.leasedTotal;
+        if (free <= 0) continue;
+        // Lease spare slots too while the app is quiet, so the worker needs no round trip for the next ones.
+        const spare = this.queued(want.app) === 0 ? Math.floor((free - 1) / (2 * Math.max(1, this.workers.size))) : 0;
+        slots = 1 + spare;
+        entry.leased.set(want.worker, (entry.leased.get(want.worker) ?? 0) + slots);
+        entry.leasedTotal += slots;
+      }
+      // Counted at once, so the next choice sees it before the worker reports.
+      entry.used.set(want.worker, (entry.used.get(want.worker) ?? 0) + 1);
+      machine.load++;
+      effects.push({ to: want.worker, msg: { t: 'grant', seq: want.seq, machine: machine.id, epoch: machine.epoch, slots } });
+      return true;
+    }
+    return false;
+  }
+
+  private appMachines(app: string): LedgerMachine[] {
+    const machines: LedgerMachine[] = [];
+    for (const entry of this.slots.values()) if (entry.machine.app === app) machines.push(entry.machine);
+    return machines;
+  }
+
+  private queueOf(app: string): Want[] {
+    let queue = this.queues.get(app);
+    if (queue === undefined) {
+      queue = [];
+      this.queues.set(app, queue);
+    }
+    return queue;
+  }
+}
