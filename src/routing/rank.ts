@@ -39,16 +39,15 @@ export type RegionRanks = ReadonlyMap<string, number>;
 /** Region rank under steering (lower goes first); NaN when the steering rules the machine out. */
 function regionKey(c: Candidate, regions: RegionRanks, steering: Steering): number {
   if (steering.forceInstance !== null && c.id !== steering.forceInstance) return NaN;
-  if (steering.forceRegions !== null) {
-    const index = steering.forceRegions.indexOf(c.region);
-    return index === -1 ? NaN : index;
-  }
+  const forced = steering.forceRegions === null ? -1 : steering.forceRegions.indexOf(c.region);
+  if (steering.forceRegions !== null && forced === -1) return NaN;
+  // Within what the forced sets allow, preferences go first.
   if (steering.preferInstance !== null && c.id === steering.preferInstance) return -2 * UNRANKED_REGION;
   if (steering.preferRegions !== null) {
     const index = steering.preferRegions.indexOf(c.region);
     if (index !== -1) return index - UNRANKED_REGION;
   }
-  return regions.get(c.region) ?? UNRANKED_REGION;
+  return steering.forceRegions !== null ? forced : (regions.get(c.region) ?? UNRANKED_REGION);
 }
 
 export function atHardLimit(c: Candidate): boolean {

@@ -118,8 +118,7 @@ export class SlotLedger {
     const effects: LedgerEffect[] = [];
     if (this.tryGrant(want, candidates, effects)) return effects;
     const ranked = rankCandidates(candidates, this.regions, want.steering, want.exclude);
-    const coming = candidates.some((machine) => machine.coming && !(want.exclude?.includes(machine.id) ?? false));
-    if (ranked.length === 0 && !coming) return [{ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR01' } }];
+    if (ranked.length === 0 && !this.comingFor(want, candidates)) return [{ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR01' } }];
     const queue = this.queueOf(want.app);
     if (queue.length >= (this.policies.get(want.app)?.queueLength ?? Infinity)) {
       return [{ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR04' } }];
@@ -149,6 +148,14 @@ export class SlotLedger {
     const returned = Math.min(held, count);
     entry.leased.set(worker, held - returned);
     entry.leasedTotal -= returned;
+    // A worker gives back only slots it does not use: its load there is at most what it keeps
+    // (its last report may be older than the release and must not make the machine look full).
+    const used = entry.used.get(worker) ?? 0;
+    const kept = held - returned;
+    if (entry.machine.hard !== null && used > kept) {
+      entry.used.set(worker, kept);
+      entry.machine.load -= used - kept;
+    }
     return this.pump(entry.machine.app);
   }
 
@@ -179,7 +186,7 @@ export class SlotLedger {
       const waiting: Want[] = [];
       for (const want of queue) {
         if (this.tryGrant(want, candidates, effects)) continue;
-        const alive = rankCandidates(candidates, this.regions, want.steering, want.exclude).length > 0 || candidates.some((machine) => machine.coming);
+        const alive = rankCandidates(candidates, this.regions, want.steering, want.exclude).length > 0 || this.comingFor(want, candidates);
         if (alive) waiting.push(want);
         else effects.push({ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR01' } });
       }
@@ -216,6 +223,12 @@ export class SlotLedger {
       return true;
     }
     return false;
+  }
+
+  /** Whether a machine the want may use (steering, exclude) is on its way. */
+  private comingFor(want: Want, candidates: LedgerMachine[]): boolean {
+    const coming = candidates.filter((machine) => machine.coming).map((machine) => ({ ...machine, routable: true }));
+    return rankCandidates(coming, this.regions, want.steering, want.exclude).length > 0;
   }
 
   private appMachines(app: string): LedgerMachine[] {
