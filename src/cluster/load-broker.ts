@@ -6,10 +6,18 @@ import type { Fleet } from '../machines/fleet.ts';
 import type { Machine } from '../machines/machine.ts';
 import { regionRanks } from '../routing/rank.ts';
 import { SlotLedger, type AppQueuePolicy, type LedgerEffect, type LedgerMachine } from '../routing/slot-ledger.ts';
+import { REPORT_INTERVAL_MS } from './load-channel.ts';
 import type { PrimaryMessage, WorkerMessage } from './messages.ts';
 
 /** How often each worker hears the others' load, at most. */
 export const OTHERS_INTERVAL_MS = 25;
+/**
+ * How long a waiting request holds out for a better machine (own region,
+ * preferred region or instance) whose slots are all leased before going to
+ * a worse one: long enough for workers to report freed slots and give back
+ * idle ones (two report intervals and the IPC between).
+ */
+export const SPILL_GRACE_MS = 2 * REPORT_INTERVAL_MS + 10;
 /** Queue bound for an app without hard limits (its requests only wait for machines that are starting). */
 const QUEUE_LENGTH_WITHOUT_HARD_LIMITS = 1_000;
 
@@ -35,7 +43,7 @@ export class LoadBroker {
       const hardSum = app.machines.length * (app.httpService?.concurrency.hardLimit ?? 0);
       policies.set(app.name, { queueLength: app.limits.queueLength ?? (hardSum > 0 ? 10 * hardSum : QUEUE_LENGTH_WITHOUT_HARD_LIMITS) });
     }
-    this.ledger = new SlotLedger(policies);
+    this.ledger = new SlotLedger(policies, { spillGraceMs: SPILL_GRACE_MS });
     this.regionOrder = [config.region, ...config.regions.filter((region) => region !== config.region)];
     this.ledger.regions = regionRanks(config.region, this.regionOrder, new Map());
   }
@@ -86,10 +94,18 @@ export class LoadBroker {
 
   handle(worker: number, message: WorkerMessage): void {
     switch (message.t) {
-      case 'load':
-        for (const [id, epoch, load] of message.loads) this.ledger.report(worker, id, epoch, load);
+      case 'load': {
+        const apps = new Set<string>();
+        for (const [id, epoch, load] of message.loads) {
+          this.ledger.report(worker, id, epoch, load);
+          const app = this.ledger.machine(id)?.app;
+          if (app !== undefined && this.ledger.queued(app) > 0) apps.add(app);
+        }
+        // A waiter held back by slots that looked idle may go elsewhere now the counts are fresh.
+        for (const app of apps) this.apply(this.ledger.pump(app));
         this.scheduleOthers();
         break;
+      }
       case 'want':
         this.apply(this.ledger.want({ worker, seq: message.seq, app: message.app, steering: message.steering, exclude: message.exclude }));
         break;
@@ -111,6 +127,22 @@ export class LoadBroker {
       else this.io.send(effect.to, effect.msg);
     }
     if (effects.some((effect) => effect.msg.t === 'grant')) this.scheduleOthers();
+    this.scheduleSpills();
+  }
+
+  private readonly spillTimers = new Map<string, NodeJS.Timeout>();
+
+  /** Wakes the queue of each app when its first waiter may leave its best region. */
+  private scheduleSpills(): void {
+    for (const app of this.config.apps) {
+      if (this.spillTimers.has(app.name)) continue;
+      const at = this.ledger.nextSpill(app.name);
+      if (at === null) continue;
+      this.spillTimers.set(app.name, setTimeout(() => {
+        this.spillTimers.delete(app.name);
+        this.apply(this.ledger.pump(app.name));
+      }, Math.max(0, at - performance.now()) + 1));
+    }
   }
 
   private scheduleOthers(): void {
@@ -141,5 +173,7 @@ export class LoadBroker {
   close(): void {
     if (this.othersTimer !== null) clearTimeout(this.othersTimer);
     this.othersTimer = null;
+    for (const timer of this.spillTimers.values()) clearTimeout(timer);
+    this.spillTimers.clear();
   }
 }

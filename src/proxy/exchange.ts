@@ -55,6 +55,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   target: MachineTarget | null = null;
   /** The machine's epoch when this request was counted on it. */
   targetEpoch = 0;
+  /** The slot is held by the client connection ("connections" apps), not by this request. */
+  pinned = false;
   controller: Dispatcher.DispatchController | null = null;
   /** Machines already tried, for retries. */
   tried: string[] | null = null;

@@ -8,6 +8,7 @@ import type { AppRoute, MachineTarget } from '../routing/app-route.ts';
 import type { HostRouter } from '../routing/host-router.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
 import { hasSteering, parseSteering } from '../routing/steering.ts';
+import { pin, unpin, usablePin, type PinnableConnection } from './connection-pin.ts';
 import { ProxyError, ERROR_CODES } from './errors.ts';
 import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost } from './exchange.ts';
 import { forwardedRequestHeaders, type ListenerFacts } from './headers.ts';
@@ -74,9 +75,18 @@ export class HttpProxy implements ExchangeHost {
 
   /** Takes the best machine if this worker can alone; otherwise waits for the primary's grant. */
   private choose(exchange: Exchange): void {
-    const target = exchange.app.tryAcquire(exchange.steering, exchange.tried);
+    const app = exchange.app;
+    if (app.byConnection) {
+      const pinned = usablePin(connectionOf(exchange.req), app, exchange.tried);
+      if (pinned !== null) {
+        exchange.pinned = true;
+        this.forward(exchange, pinned);
+        return;
+      }
+    }
+    const target = app.tryAcquire(exchange.steering, exchange.tried);
     if (target !== null) {
-      this.forward(exchange, target);
+      this.hold(exchange, target);
       return;
     }
     exchange.ticket = this.ctx.channel.want(exchange.app, exchange.steering, exchange.tried, exchange);
@@ -96,6 +106,15 @@ export class HttpProxy implements ExchangeHost {
     if (exchange.done) {
       exchange.app.release(target, target.epoch);
       return;
+    }
+    this.hold(exchange, target);
+  }
+
+  /** The slot just taken on `target` belongs to the request, or to its connection for "connections" apps. */
+  private hold(exchange: Exchange, target: MachineTarget): void {
+    if (exchange.app.byConnection) {
+      pin(connectionOf(exchange.req), exchange.app, target);
+      exchange.pinned = true;
     }
     this.forward(exchange, target);
   }
@@ -122,6 +141,10 @@ export class HttpProxy implements ExchangeHost {
     const target = exchange.target;
     if (target !== null) {
       this.releaseTarget(exchange, target);
+      if (exchange.pinned) {
+        unpin(connectionOf(exchange.req));
+        exchange.pinned = false;
+      }
       (exchange.tried ??= []).push(target.id);
       if (error.notSent && ++target.connectFailures >= PASSIVE_FAILURE_THRESHOLD && !target.passiveDown) {
         target.passiveDown = true;
@@ -143,7 +166,8 @@ export class HttpProxy implements ExchangeHost {
 
   private releaseTarget(exchange: Exchange, target: MachineTarget): void {
     exchange.target = null;
-    exchange.app.release(target, exchange.targetEpoch);
+    // A connection's slot outlives its requests.
+    if (!exchange.pinned) exchange.app.release(target, exchange.targetEpoch);
   }
 
   private fail(exchange: Exchange, error: ProxyError): void {
@@ -183,6 +207,12 @@ export class HttpProxy implements ExchangeHost {
     writeError(res, error, requestId, this.ctx.serverName);
     this.ctx.access.info({ request_id: requestId, app: null, method: req.method, path: req.url, host: req.headers.host ?? null, status: error.status, code: error.code, error: error.message }, 'request');
   }
+}
+
+/** The client connection a request came on: its socket (HTTP/1.1) or session (HTTP/2). */
+function connectionOf(req: ClientRequest): PinnableConnection {
+  const stream = (req as { stream?: { session?: PinnableConnection } }).stream;
+  return stream?.session ?? (req.socket as unknown as PinnableConnection);
 }
 
 /** The client address as the machine should see it: IPv4-mapped IPv6 shown as IPv4. */

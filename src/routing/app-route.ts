@@ -59,11 +59,14 @@ export class AppRoute {
   regions: RegionRanks = new Map();
   /** Some request of this app waits at the primary: freed slots go back so the oldest waiter gets them. */
   contended = false;
+  /** Load is client connections (each pinned to a machine), not requests. */
+  readonly byConnection: boolean;
 
   constructor(config: AppConfig, response: ResponsePolicy, listener: LoadListener) {
     this.config = config;
     this.response = response;
     this.listener = listener;
+    this.byConnection = config.httpService?.concurrency.type === 'connections';
   }
 
   target(id: string): MachineTarget | undefined {
@@ -111,10 +114,10 @@ export class AppRoute {
   /**
    * The hot path: the best machine for a request when this worker can take
    * it alone (no hard_limit, or a leased slot to spare), counted as load.
-   * Null means: ask the primary.
+   * Null means: ask the primary, whose counts are exact.
    */
   tryAcquire(steering: Steering, exclude: readonly string[] | null): MachineTarget | null {
-    const best = bestCandidate(this.targets, this.regions, steering, exclude);
+    const best = bestCandidate(this.targets, this.regions, steering, exclude, false);
     if (best === null) return null;
     if (best.hard !== null && best.local >= best.lease) return null;
     this.take(best);

@@ -37,7 +37,7 @@ const UNRANKED_REGION = 1_000;
 export type RegionRanks = ReadonlyMap<string, number>;
 
 /** Region rank under steering (lower goes first); NaN when the steering rules the machine out. */
-function regionKey(c: Candidate, regions: RegionRanks, steering: Steering): number {
+export function regionKey(c: Candidate, regions: RegionRanks, steering: Steering): number {
   if (steering.forceInstance !== null && c.id !== steering.forceInstance) return NaN;
   const forced = steering.forceRegions === null ? -1 : steering.forceRegions.indexOf(c.region);
   if (steering.forceRegions !== null && forced === -1) return NaN;
@@ -71,14 +71,17 @@ function compare(a: Candidate, ak: number, b: Candidate, bk: number): number {
  * The machine that should take the next request, or null when none can
  * (none routable under the steering, or all at hard_limit). Ties are broken
  * at random so that workers with the same view do not herd onto one machine.
+ * With `skipFull` false, machines at hard_limit are ranked like the others
+ * (by load): a worker whose view of the load is stale must not leave a
+ * region on that view alone, so it asks the primary instead.
  */
-export function bestCandidate<C extends Candidate>(candidates: readonly C[], regions: RegionRanks, steering: Steering, exclude: readonly string[] | null): C | null {
+export function bestCandidate<C extends Candidate>(candidates: readonly C[], regions: RegionRanks, steering: Steering, exclude: readonly string[] | null, skipFull = true): C | null {
   let best: C | null = null;
   let bestKey = 0;
   let ties = 0;
   for (let i = 0; i < candidates.length; i++) {
     const c = candidates[i]!;
-    if (!c.routable || atHardLimit(c) || (exclude !== null && exclude.includes(c.id))) continue;
+    if (!c.routable || (skipFull && atHardLimit(c)) || (exclude !== null && exclude.includes(c.id))) continue;
     const key = regionKey(c, regions, steering);
     if (Number.isNaN(key)) continue;
     if (best === null) {
@@ -102,15 +105,17 @@ export function bestCandidate<C extends Candidate>(candidates: readonly C[], reg
 
 /**
  * Every machine the steering allows that is routable, best first; those at
- * hard_limit come last (they can take the request once a slot frees).
+ * hard_limit come last (they can take the request once a slot frees) unless
+ * `fullLast` is false: then load only orders machines within their region,
+ * for callers that judge fullness themselves (the ledger, by its leases).
  */
-export function rankCandidates<C extends Candidate>(candidates: readonly C[], regions: RegionRanks, steering: Steering, exclude: readonly string[] | null): C[] {
+export function rankCandidates<C extends Candidate>(candidates: readonly C[], regions: RegionRanks, steering: Steering, exclude: readonly string[] | null, fullLast = true): C[] {
   const keyed: { c: C; key: number; full: boolean; tie: number }[] = [];
   for (const c of candidates) {
     if (!c.routable || (exclude !== null && exclude.includes(c.id))) continue;
     const key = regionKey(c, regions, steering);
     if (Number.isNaN(key)) continue;
-    keyed.push({ c, key, full: atHardLimit(c), tie: Math.random() });
+    keyed.push({ c, key, full: fullLast && atHardLimit(c), tie: Math.random() });
   }
   keyed.sort((a, b) => {
     if (a.full !== b.full) return a.full ? 1 : -1;

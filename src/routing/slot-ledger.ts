@@ -6,7 +6,7 @@
 // back when an app is contended, so freed slots go to the oldest waiter.
 //
 // Pure: messages out are returned as effects; the primary sends them.
-import { rankCandidates, type Candidate, type RegionRanks, type Steering } from './rank.ts';
+import { rankCandidates, regionKey, type Candidate, type RegionRanks, type Steering } from './rank.ts';
 
 export interface LedgerMachine extends Candidate {
   readonly app: string;
@@ -50,9 +50,30 @@ export class SlotLedger {
   private readonly workers = new Set<number>();
   private readonly policies: ReadonlyMap<string, AppQueuePolicy>;
   regions: RegionRanks = new Map();
+  private readonly now: () => number;
+  private readonly spillGraceMs: number;
+  /** When each queued want may leave its best region or preference. */
+  private readonly spillAt = new WeakMap<Want, number>();
 
-  constructor(policies: ReadonlyMap<string, AppQueuePolicy>) {
+  /**
+   * `spillGraceMs`: how long a want waits for slots of better machines (by
+   * region and steering) before it may go to a worse one; 0 goes at once.
+   */
+  constructor(policies: ReadonlyMap<string, AppQueuePolicy>, options: { now?: () => number; spillGraceMs?: number } = {}) {
     this.policies = policies;
+    this.now = options.now ?? (() => performance.now());
+    this.spillGraceMs = options.spillGraceMs ?? 0;
+  }
+
+  /** The earliest time a queued want of `app` may leave its best region, if one waits for that. */
+  nextSpill(app: string): number | null {
+    let next: number | null = null;
+    const now = this.now();
+    for (const want of this.queues.get(app) ?? []) {
+      const at = this.spillAt.get(want);
+      if (at !== undefined && at > now && (next === null || at < next)) next = at;
+    }
+    return next;
   }
 
   addWorker(worker: number): void {
@@ -111,6 +132,7 @@ export class SlotLedger {
   }
 
   want(want: Want): LedgerEffect[] {
+    if (this.spillGraceMs > 0) this.spillAt.set(want, this.now() + this.spillGraceMs);
     const candidates = this.appMachines(want.app);
     if (want.steering.forceInstance !== null && !candidates.some((machine) => machine.id === want.steering.forceInstance)) {
       return [{ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR02' } }];
@@ -204,12 +226,23 @@ export class SlotLedger {
   }
 
   private tryGrant(want: Want, candidates: LedgerMachine[], effects: LedgerEffect[]): boolean {
-    for (const machine of rankCandidates(candidates, this.regions, want.steering, want.exclude)) {
+    // Region key of the best machine with no free slot. Its slots may be leased but idle, or
+    // freed a moment ago and not yet reported: a want leaves that region (or steering
+    // preference) only once it has waited `spillGraceMs` for them to come back.
+    let full = Infinity;
+    const mayLeave = this.now() >= (this.spillAt.get(want) ?? 0);
+    // Fullness is judged here by leases, which are exact; reported load may lag.
+    for (const machine of rankCandidates(candidates, this.regions, want.steering, want.exclude, false)) {
+      const key = regionKey(machine, this.regions, want.steering);
+      if (key > full && !mayLeave) return false;
       const entry = this.slots.get(machine.id)!;
       let slots = 0;
       if (machine.hard !== null) {
         const free = machine.hard - entry.leasedTotal;
-        if (free <= 0) continue;
+        if (free <= 0) {
+          full = Math.min(full, key);
+          continue;
+        }
         // Lease spare slots too while the app is quiet, so the worker needs no round trip for the next ones.
         const spare = this.queued(want.app) === 0 ? Math.floor((free - 1) / (2 * Math.max(1, this.workers.size))) : 0;
         slots = 1 + spare;
