@@ -5,10 +5,12 @@ import type { AddressInfo } from 'node:net';
 import type { PerchConfig } from '../config/model.ts';
 import type { Fleet } from '../machines/fleet.ts';
 import type { Machine } from '../machines/machine.ts';
+import type { HealthMonitor, MachineHealthReport } from '../checks/monitor.ts';
 
 export interface AdminDeps {
   config: PerchConfig;
   fleet: Fleet;
+  health: HealthMonitor;
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -17,7 +19,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export function machineJson(machine: Machine): Record<string, unknown> {
+export function machineJson(machine: Machine, health?: MachineHealthReport): Record<string, unknown> {
   return {
     id: machine.spec.id,
     name: machine.spec.id,
@@ -31,6 +33,9 @@ export function machineJson(machine: Machine): Record<string, unknown> {
     last_exit: machine.lastExit,
     failure: machine.failure,
     updated_at: machine.updatedAt,
+    healthy: machine.healthy,
+    rtt_ms: machine.rttMs,
+    checks: health?.checks ?? [],
   };
 }
 
@@ -51,7 +56,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
         json(res, 404, { error: `no app ${app}` });
         return;
       }
-      json(res, 200, [...deps.fleet.machines.values()].filter((machine) => machine.app.name === app).map(machineJson));
+      const reports = new Map(deps.health.snapshot().map((report) => [report.id, report]));
+      json(res, 200, [...deps.fleet.machines.values()].filter((machine) => machine.app.name === app).map((machine) => machineJson(machine, reports.get(machine.spec.id))));
     } else {
       json(res, 404, { error: 'not found' });
     }

@@ -1,14 +1,18 @@
 // Closeness: an exponentially weighted moving average of round-trip samples
 // (TCP connect times, HTTP check round trips) per machine.
 //
-// Why α = 0.25. TCP's SRTT uses 1/8, but it gets a sample per ACK; perch gets
-// one per check run or RTT probe, every few seconds. With 0.25 a sample's
-// weight halves after ~2.4 newer samples: a real change of path (a machine
-// moved, a link got slower) is 90 % absorbed after 8 samples (~16 s at the
-// 2 s probe interval), while one outlier (a SYN retransmit, a GC pause in the
-// app during an HTTP check) moves the estimate by only a quarter of its excess.
+// Why α = 1/8 going up and 1/2 going down. A round trip can only be inflated
+// (queueing, a busy app, a GC pause during an HTTP check), never shortened,
+// so a sample above the estimate is weak news about distance and one below
+// it is strong news. Going up, 1/8 (TCP's SRTT gain) lets a single 50 ms
+// stall on a 5 ms machine move the estimate by about 6 ms, not enough to
+// change its closeness bucket; a real change of path (a machine moved, a
+// link got slower) is still 90 % absorbed after ~17 samples (about half a
+// minute at the 2 s probe interval). Going down, 1/2 sheds in two or three
+// runs the slow first check of a process that has just booted.
 // The first sample is taken as is, so the estimate does not start from zero.
-export const DEFAULT_RTT_ALPHA = 0.25;
+export const DEFAULT_RTT_ALPHA = 0.125;
+const DOWNWARD_WEIGHT = 4;
 
 export class Ewma {
   readonly alpha: number;
@@ -25,7 +29,8 @@ export class Ewma {
 
   add(sample: number): number {
     if (!Number.isFinite(sample) || sample < 0) return this.current ?? 0;
-    this.current = this.current === null ? sample : this.current + this.alpha * (sample - this.current);
+    if (this.current === null) this.current = sample;
+    else this.current += (sample < this.current ? Math.min(1, DOWNWARD_WEIGHT * this.alpha) : this.alpha) * (sample - this.current);
     return this.current;
   }
 }

@@ -77,7 +77,7 @@ export class LoadBroker {
       app: machine.app.name,
       region: machine.spec.region,
       routable: machine.state === 'started' && machine.healthy,
-      coming: machine.state === 'starting',
+      coming: machine.state === 'starting' || (machine.state === 'started' && machine.awaitingCheck),
       load: 0,
       soft: service.concurrency.softLimit,
       hard: service.concurrency.hardLimit,

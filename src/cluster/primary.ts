@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type { PerchConfig } from '../config/model.ts';
 import { createAdminServer, listenAdmin } from '../admin/server.ts';
 import { flushLogs, logger } from '../log/logger.ts';
+import { HealthMonitor } from '../checks/monitor.ts';
+import { checksFor } from '../checks/plan.ts';
 import { Fleet } from '../machines/fleet.ts';
 import { LoadBroker } from './load-broker.ts';
 import { formatAddress } from './worker.ts';
@@ -40,8 +42,12 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
       if (worker !== undefined) send(worker, message);
     },
     workers: () => [...workers.keys()],
-    passiveFailure: (id) => log.warn({ machine: id }, 'machine refuses connections on live traffic'),
+    passiveFailure: (id) => {
+      log.warn({ machine: id }, 'machine refuses connections on live traffic: out of rotation until a check passes');
+      health.passiveFailure(id);
+    },
   });
+  const health = new HealthMonitor({ onListenerError: (err) => log.error({ err }, 'health listener failed') });
 
   function machinesMessage(): PrimaryMessage {
     return { t: 'machines', machines: fleet.views(), regions: broker.regions };
@@ -51,11 +57,40 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     const message = machinesMessage();
     for (const worker of workers.values()) send(worker, message);
   }
-  fleet.on('change', (machine) => {
-    // Until health checks gate routing, a started machine is a healthy one.
-    machine.healthy = machine.state === 'started';
+  fleet.on('change', (machine, from) => {
+    if (machine.state !== 'started') machine.healthy = false;
+    machine.awaitingCheck = machine.state === 'started' && checksFor(machine).some((plan) => plan.scope === 'service');
+    if (from === 'started' && machine.state !== 'started') health.unwatch(machine.spec.id);
     broadcastMachines();
     broker.machineChanged(machine);
+    // Routing waits for the first passing check after each start (at once for a machine without checks).
+    if (machine.state === 'started' && from !== 'started') health.watch(machine);
+  });
+  health.on('health', (id, healthy, reason) => {
+    const machine = fleet.get(id);
+    if (machine === undefined || machine.healthy === healthy) return;
+    machine.healthy = healthy && machine.state === 'started';
+    if (machine.healthy) machine.awaitingCheck = false;
+    log.info({ machine: id, app: machine.app.name, healthy: machine.healthy, reason }, 'machine health');
+    broadcastMachines();
+    broker.machineChanged(machine);
+  });
+  health.on('rtt', (id, ms) => {
+    const machine = fleet.get(id);
+    if (machine === undefined) return;
+    machine.rttMs = ms;
+    broker.updateRegions(fleet);
+    broadcastMachines();
+    broker.machineChanged(machine);
+  });
+  health.on('check', (id, change) => {
+    log.info({ machine: id, ...change }, 'check status');
+    const machine = fleet.get(id);
+    if (machine?.awaitingCheck && change.scope === 'service' && change.status === 'critical') {
+      // Its first answer was a failure: requests stop waiting for it.
+      machine.awaitingCheck = false;
+      broker.machineChanged(machine);
+    }
   });
 
   function fork(): void {
@@ -91,7 +126,7 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     else fork();
   });
 
-  const admin = createAdminServer({ config, fleet });
+  const admin = createAdminServer({ config, fleet, health });
   const adminAddress = await listenAdmin(admin, config.admin.listen.host, config.admin.listen.port);
 
   let machinesSettled = false;
@@ -133,6 +168,7 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     await Promise.all(exited);
     clearTimeout(killer);
     log.info('workers stopped; stopping machines');
+    await health.close();
     await fleet.stopAll();
     broker.close();
     admin.close();

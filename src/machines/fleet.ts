@@ -51,6 +51,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
         updatedAt: new Date().toISOString(),
         epoch: 0,
         healthy: false,
+        awaitingCheck: false,
         rttMs: null,
       });
     }

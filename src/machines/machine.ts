@@ -37,6 +37,8 @@ export interface Machine {
   epoch: number;
   /** Service checks pass (or there are none), and no passive failure since. */
   healthy: boolean;
+  /** Started, with service checks none of which has answered yet: requests wait for it rather than fail. */
+  awaitingCheck: boolean;
   /** Closeness: EWMA of connect and check round trips. */
   rttMs: number | null;
 }

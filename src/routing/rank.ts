@@ -29,8 +29,22 @@ export interface Steering {
 
 export const NO_STEERING: Steering = Object.freeze({ preferRegions: null, forceRegions: null, preferInstance: null, forceInstance: null });
 
-/** Machines whose RTTs fall in the same bucket count as equally close. */
-export const RTT_BUCKET_MS = 2;
+/**
+ * Machines whose RTTs fall in the same bucket count as equally close. Buckets
+ * grow with distance: [0, 20) ms, [20, 60), [60, 140), [140, 300)… so machines on
+ * one host or network (where RTT differences are noise) share the first, and
+ * far ones are told apart by their relative distance.
+ */
+export const RTT_NEAR_MS = 20;
+
+export function rttBucket(ms: number): number {
+  return Math.floor(Math.log2(1 + ms / RTT_NEAR_MS));
+}
+
+/** The smallest RTT in bucket n. */
+export function rttBucketStart(n: number): number {
+  return RTT_NEAR_MS * (2 ** n - 1);
+}
 const UNRANKED_REGION = 1_000;
 
 /** Region closeness rank: 0 for the edge's own region, then by measured closeness. */
@@ -55,7 +69,7 @@ export function atHardLimit(c: Candidate): boolean {
 }
 
 function withinKey(c: Candidate): number {
-  return c.load < c.soft ? (c.rttMs === null ? 0 : Math.floor(c.rttMs / RTT_BUCKET_MS)) : c.load;
+  return c.load < c.soft ? (c.rttMs === null ? 0 : rttBucket(c.rttMs)) : c.load;
 }
 
 /** Negative when a should take the request before b; 0 for equals. */
@@ -136,7 +150,7 @@ export function regionRanks(ownRegion: string, configuredOrder: readonly string[
   const ordered = [...others].sort((a, b) => {
     const ra = rttByRegion.get(a);
     const rb = rttByRegion.get(b);
-    if (ra !== undefined && rb !== undefined && Math.floor(ra / RTT_BUCKET_MS) !== Math.floor(rb / RTT_BUCKET_MS)) return ra - rb;
+    if (ra !== undefined && rb !== undefined && rttBucket(ra) !== rttBucket(rb)) return ra - rb;
     if (ra !== undefined && rb === undefined) return -1;
     if (ra === undefined && rb !== undefined) return 1;
     return configuredIndex(a) - configuredIndex(b) || a.localeCompare(b);

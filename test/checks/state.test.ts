@@ -88,7 +88,7 @@ const scenarios: Scenario[] = [
       { at: 1, done: 'rtt', ok: true, started: 0, rtt: 1, events: ['rtt:1'], expect: { wake: 1000, status: ['warning'] } },
       { at: 998, take: [] },
       { at: 1000, take: ['check:0'], expect: { wake: 2001 } },
-      { at: 1010, done: 'check', ok: true, started: 1000, rtt: 10, events: ['c0:passing', 'rtt:3.25', 'health:true'], expect: { healthy: true, wake: 1500 } },
+      { at: 1010, done: 'check', ok: true, started: 1000, rtt: 10, events: ['c0:passing', 'rtt:2.125', 'health:true'], expect: { healthy: true, wake: 1500 } },
       { at: 1500, take: ['check:0'] },
     ],
   },
@@ -255,7 +255,7 @@ const scenarios: Scenario[] = [
       { at: 600, take: ['passive'] },
       { at: 601, done: 'passive', ok: false, started: 600, events: [], expect: { healthy: false, wake: 1100 } },
       { at: 1100, take: ['passive'] },
-      { at: 1102, done: 'passive', ok: true, started: 1100, rtt: 2, events: ['health:true'], expect: { healthy: true, passiveDown: false, rtt: 1.25, wake: 3102 } },
+      { at: 1102, done: 'passive', ok: true, started: 1100, rtt: 2, events: ['health:true'], expect: { healthy: true, passiveDown: false, rtt: 1.125, wake: 3102 } },
     ],
   },
   {
@@ -278,7 +278,8 @@ const scenarios: Scenario[] = [
     steps: [
       { at: 0, take: ['check:0', 'rtt'] },
       { at: 2, done: 'check', ok: true, started: 0, rtt: 2, events: ['c0:passing', 'rtt:2', 'health:true'] },
-      { at: 3, done: 'rtt', ok: true, started: 0, rtt: 1, events: [], expect: { rtt: 1.75, wake: 500 } },
+      // A lower sample weighs more (α 1/2 going down): 2 → 1.5, a change worth telling.
+      { at: 3, done: 'rtt', ok: true, started: 0, rtt: 1, events: ['rtt:1.5'], expect: { rtt: 1.5, wake: 500 } },
       // Checks that answer keep giving samples: no connect probe.
       ...[500, 1000, 1500, 2000, 2500].flatMap((at): Step[] => [{ at, take: ['check:0'] }, { at: at + 1, done: 'check', ok: true, started: at, rtt: 2 }]),
       // A refused check measures nothing: 2 s after the last sample the connect probe runs.
@@ -287,15 +288,16 @@ const scenarios: Scenario[] = [
     ],
   },
   {
-    name: 'RTT: EWMA with α = 0.25, told only on a meaningful change; outside samples count',
+    name: 'RTT: EWMA with α = 1/8 going up, told only on a meaningful change; outside samples count',
     plans: [],
     initial: { healthy: true, wake: 0 },
     steps: [
       { at: 0, observe: 10, events: ['rtt:10'], expect: { rtt: 10, wake: 2000 } },
-      { at: 1, observe: 10.4, events: [], expect: { rtt: 10.1 } }, // Δ 0.1 ms: not told
-      { at: 2, observe: 20, events: ['rtt:12.575'], expect: { rtt: 12.575 } },
-      { at: 3, observe: 13, events: [], expect: { rtt: 12.68125 } }, // Δ 0.1 from what was told
-      { at: 4, observe: -5, events: [], expect: { rtt: 12.68125 } }, // nonsense ignored
+      { at: 1, observe: 10.4, events: [], expect: { rtt: 10.05 } }, // Δ 0.05 ms: not told
+      { at: 2, observe: 20, events: ['rtt:11.294'], expect: { rtt: 11.29375 } },
+      { at: 3, observe: 13, events: [], expect: { rtt: 11.507031 } }, // Δ 0.2 from what was told
+      { at: 4, observe: -5, events: [], expect: { rtt: 11.507031 } }, // nonsense ignored
+      { at: 5, observe: 1, events: ['rtt:6.254'], expect: { rtt: 6.253516 } }, // going down weighs α 1/2
     ],
   },
 ];

@@ -9,13 +9,22 @@
 //   5. steering: forced sets restrict (no fallback), preferences go first
 //      (with fallback to the usual order).
 import t, { type Test } from 'tap';
-import { bestCandidate, NO_STEERING, rankCandidates, regionRanks, RTT_BUCKET_MS, type Candidate, type RegionRanks, type Steering } from '../../src/routing/rank.ts';
+import { bestCandidate, NO_STEERING, rankCandidates, regionRanks, rttBucketStart, type Candidate, type RegionRanks, type Steering } from '../../src/routing/rank.ts';
 
-/** Machine row: id, region, load, soft, hard, rttMs, routable. */
-type Row = [id: string, region: string, load: number, soft: number, hard: number | null, rttMs: number | null, routable?: boolean];
+/**
+ * Machine row: id, region, load, soft, hard, closeness, routable. Closeness is
+ * written in bucket units: k.f means the fraction f into RTT bucket k (so 1
+ * and 1.9 are equally close, 2 is farther), turned into milliseconds below.
+ */
+type Row = [id: string, region: string, load: number, soft: number, hard: number | null, closeness: number | null, routable?: boolean];
+
+function rttOf(closeness: number): number {
+  const bucket = Math.floor(closeness);
+  return rttBucketStart(bucket) + (closeness - bucket) * (rttBucketStart(bucket + 1) - rttBucketStart(bucket));
+}
 
 function machines(rows: readonly Row[]): Candidate[] {
-  return rows.map(([id, region, load, soft, hard, rttMs, routable = true]) => ({ id, region, load, soft, hard, rttMs, routable }));
+  return rows.map(([id, region, load, soft, hard, closeness, routable = true]) => ({ id, region, load, soft, hard, rttMs: closeness === null ? null : rttOf(closeness), routable }));
 }
 
 /** The edge is in iad; ord is the next-closest region, lhr after it (syd is not ranked at all). */
@@ -45,26 +54,26 @@ const cases: Case[] = [
   {
     name: 'own region first even when its machine is over soft_limit and a remote one is idle',
     machines: [
-      ['ord-1', 'ord', 0, UNDER, null, 1],
-      ['iad-1', 'iad', 35, UNDER, null, 30],
+      ['ord-1', 'ord', 0, UNDER, null, 0.5],
+      ['iad-1', 'iad', 35, UNDER, null, 15],
     ],
     best: 'iad-1',
   },
   {
     name: 'own region first even when it is at soft_limit exactly and far by RTT',
     machines: [
-      ['iad-1', 'iad', 20, UNDER, 25, 80],
-      ['ord-1', 'ord', 0, UNDER, 25, 1],
-      ['lhr-1', 'lhr', 0, UNDER, 25, 1],
+      ['iad-1', 'iad', 20, UNDER, 25, 40],
+      ['ord-1', 'ord', 0, UNDER, 25, 0.5],
+      ['lhr-1', 'lhr', 0, UNDER, 25, 0.5],
     ],
     best: 'iad-1',
   },
   {
     name: 'leaves the region when every local machine is at hard_limit',
     machines: [
-      ['iad-1', 'iad', 5, 3, 5, 1],
-      ['iad-2', 'iad', 7, 3, 5, 1],
-      ['ord-1', 'ord', 10, UNDER, null, 20],
+      ['iad-1', 'iad', 5, 3, 5, 0.5],
+      ['iad-2', 'iad', 7, 3, 5, 0.5],
+      ['ord-1', 'ord', 10, UNDER, null, 10],
     ],
     best: 'ord-1',
   },
@@ -73,7 +82,7 @@ const cases: Case[] = [
     machines: [
       ['iad-1', 'iad', 0, UNDER, null, 1, false],
       ['iad-2', 'iad', 0, UNDER, null, 1, false],
-      ['ord-1', 'ord', 30, UNDER, null, 20],
+      ['ord-1', 'ord', 30, UNDER, null, 10],
     ],
     best: 'ord-1',
   },
@@ -81,8 +90,8 @@ const cases: Case[] = [
     name: 'leaves the region when each local machine is unhealthy or at hard_limit',
     machines: [
       ['iad-1', 'iad', 0, UNDER, 30, 1, false],
-      ['iad-2', 'iad', 30, UNDER, 30, 1],
-      ['ord-1', 'ord', 0, UNDER, 30, 20],
+      ['iad-2', 'iad', 30, UNDER, 30, 0.5],
+      ['ord-1', 'ord', 0, UNDER, 30, 10],
     ],
     best: 'ord-1',
   },
@@ -90,26 +99,26 @@ const cases: Case[] = [
     name: 'stays in the region while one local machine is between soft and hard',
     machines: [
       ['iad-1', 'iad', 0, UNDER, 30, 1, false],
-      ['iad-2', 'iad', 30, UNDER, 30, 1],
-      ['iad-3', 'iad', 29, UNDER, 30, 1],
-      ['ord-1', 'ord', 0, UNDER, 30, 20],
+      ['iad-2', 'iad', 30, UNDER, 30, 0.5],
+      ['iad-3', 'iad', 29, UNDER, 30, 0.5],
+      ['ord-1', 'ord', 0, UNDER, 30, 10],
     ],
     best: 'iad-3',
   },
   {
     name: 'goes to the next-closest region, not the idle farther one',
     machines: [
-      ['iad-1', 'iad', 4, 2, 4, 1],
-      ['lhr-1', 'lhr', 0, UNDER, null, 5],
-      ['ord-1', 'ord', 25, UNDER, null, 60],
+      ['iad-1', 'iad', 4, 2, 4, 0.5],
+      ['lhr-1', 'lhr', 0, UNDER, null, 2.5],
+      ['ord-1', 'ord', 25, UNDER, null, 30],
     ],
     best: 'ord-1',
   },
   {
     name: 'a region missing from the ranks comes after every ranked one',
     machines: [
-      ['syd-1', 'syd', 0, UNDER, null, 1],
-      ['lhr-1', 'lhr', 40, UNDER, null, 90],
+      ['syd-1', 'syd', 0, UNDER, null, 0.5],
+      ['lhr-1', 'lhr', 40, UNDER, null, 45],
     ],
     best: 'lhr-1',
   },
@@ -117,60 +126,60 @@ const cases: Case[] = [
   {
     name: 'under soft_limit before over soft_limit, even when farther',
     machines: [
-      ['iad-near-busy', 'iad', 21, UNDER, null, 1],
-      ['iad-far-free', 'iad', 19, UNDER, null, 50],
+      ['iad-near-busy', 'iad', 21, UNDER, null, 0.5],
+      ['iad-far-free', 'iad', 19, UNDER, null, 25],
     ],
     best: 'iad-far-free',
   },
   {
     name: 'load equal to soft_limit counts as over it',
     machines: [
-      ['iad-at-soft', 'iad', 20, UNDER, null, 1],
-      ['iad-under', 'iad', 19, UNDER, null, 40],
+      ['iad-at-soft', 'iad', 20, UNDER, null, 0.5],
+      ['iad-under', 'iad', 19, UNDER, null, 20],
     ],
     best: 'iad-under',
   },
   {
     name: 'under soft_limit: the closest RTT bucket wins over the less loaded',
     machines: [
-      ['iad-far-idle', 'iad', 0, UNDER, null, 9],
-      ['iad-near-busier', 'iad', 15, UNDER, null, 1],
-      ['iad-middle', 'iad', 0, UNDER, null, 4],
+      ['iad-far-idle', 'iad', 0, UNDER, null, 4.5],
+      ['iad-near-busier', 'iad', 15, UNDER, null, 0.5],
+      ['iad-middle', 'iad', 0, UNDER, null, 2],
     ],
     best: 'iad-near-busier',
   },
   {
     name: 'under soft_limit: RTTs in one bucket are equally close',
     machines: [
-      ['iad-a', 'iad', 0, UNDER, null, 2 * RTT_BUCKET_MS + 0.1],
-      ['iad-b', 'iad', 12, UNDER, null, 3 * RTT_BUCKET_MS - 0.1],
-      ['iad-c', 'iad', 0, UNDER, null, 3 * RTT_BUCKET_MS],
+      ['iad-a', 'iad', 0, UNDER, null, 2.05],
+      ['iad-b', 'iad', 12, UNDER, null, 2.95],
+      ['iad-c', 'iad', 0, UNDER, null, 3],
     ],
     best: ['iad-a', 'iad-b'],
   },
   {
     name: 'over soft_limit: the least loaded wins over the closest',
     machines: [
-      ['iad-near', 'iad', 28, UNDER, 40, 1],
-      ['iad-far', 'iad', 23, UNDER, 40, 70],
-      ['iad-mid', 'iad', 25, UNDER, 40, 10],
+      ['iad-near', 'iad', 28, UNDER, 40, 0.5],
+      ['iad-far', 'iad', 23, UNDER, 40, 35],
+      ['iad-mid', 'iad', 25, UNDER, 40, 5],
     ],
     best: 'iad-far',
   },
   {
     name: 'over soft_limit: equally loaded machines are equal whatever their RTT',
     machines: [
-      ['iad-a', 'iad', 25, UNDER, 40, 1],
-      ['iad-b', 'iad', 25, UNDER, 40, 70],
-      ['iad-c', 'iad', 26, UNDER, 40, 1],
+      ['iad-a', 'iad', 25, UNDER, 40, 0.5],
+      ['iad-b', 'iad', 25, UNDER, 40, 35],
+      ['iad-c', 'iad', 26, UNDER, 40, 0.5],
     ],
     best: ['iad-a', 'iad-b'],
   },
   {
     name: 'soft limits are per machine',
     machines: [
-      ['iad-small', 'iad', 5, 5, null, 1],
-      ['iad-large', 'iad', 9, 10, null, 30],
+      ['iad-small', 'iad', 5, 5, null, 0.5],
+      ['iad-large', 'iad', 9, 10, null, 15],
     ],
     best: 'iad-large',
   },
@@ -187,8 +196,8 @@ const cases: Case[] = [
   {
     name: 'every machine at hard_limit (or over it)',
     machines: [
-      ['iad-1', 'iad', 3, 2, 3, 1],
-      ['ord-1', 'ord', 9, 2, 3, 1],
+      ['iad-1', 'iad', 3, 2, 3, 0.5],
+      ['ord-1', 'ord', 9, 2, 3, 0.5],
     ],
     best: null,
   },
@@ -196,8 +205,8 @@ const cases: Case[] = [
   {
     name: 'exclude skips the best machine',
     machines: [
-      ['iad-1', 'iad', 0, UNDER, null, 1],
-      ['iad-2', 'iad', 0, UNDER, null, 9],
+      ['iad-1', 'iad', 0, UNDER, null, 0.5],
+      ['iad-2', 'iad', 0, UNDER, null, 4.5],
     ],
     exclude: ['iad-1'],
     best: 'iad-2',
@@ -205,9 +214,9 @@ const cases: Case[] = [
   {
     name: 'excluding every local machine leaves the region',
     machines: [
-      ['iad-1', 'iad', 0, UNDER, null, 1],
-      ['iad-2', 'iad', 0, UNDER, null, 1],
-      ['ord-1', 'ord', 30, UNDER, null, 40],
+      ['iad-1', 'iad', 0, UNDER, null, 0.5],
+      ['iad-2', 'iad', 0, UNDER, null, 0.5],
+      ['ord-1', 'ord', 30, UNDER, null, 20],
     ],
     exclude: ['iad-2', 'iad-1'],
     best: 'ord-1',
@@ -215,15 +224,15 @@ const cases: Case[] = [
   {
     name: 'excluding every usable machine leaves nothing',
     machines: [
-      ['iad-1', 'iad', 0, UNDER, null, 1],
-      ['ord-1', 'ord', 5, 2, 5, 1],
+      ['iad-1', 'iad', 0, UNDER, null, 0.5],
+      ['ord-1', 'ord', 5, 2, 5, 0.5],
     ],
     exclude: ['iad-1'],
     best: null,
   },
   {
     name: 'an empty exclude list excludes nothing',
-    machines: [['iad-1', 'iad', 0, UNDER, null, 1]],
+    machines: [['iad-1', 'iad', 0, UNDER, null, 0.5]],
     exclude: [],
     best: 'iad-1',
   },
@@ -234,11 +243,11 @@ const cases: Case[] = [
 //   ord-1 next region, over soft; ord-2 next region, at hard
 //   lhr-1 farthest, idle; lhr-2 farthest, unhealthy
 const FLEET: Row[] = [
-  ['iad-1', 'iad', 0, UNDER, 30, 1],
-  ['iad-2', 'iad', 10, UNDER, 30, 3],
-  ['ord-1', 'ord', 25, UNDER, 30, 20],
-  ['ord-2', 'ord', 30, UNDER, 30, 20],
-  ['lhr-1', 'lhr', 0, UNDER, 30, 80],
+  ['iad-1', 'iad', 0, UNDER, 30, 0.5],
+  ['iad-2', 'iad', 10, UNDER, 30, 1.5],
+  ['ord-1', 'ord', 25, UNDER, 30, 10],
+  ['ord-2', 'ord', 30, UNDER, 30, 10],
+  ['lhr-1', 'lhr', 0, UNDER, 30, 40],
   ['lhr-2', 'lhr', 0, UNDER, 30, 80, false],
 ];
 
@@ -378,42 +387,42 @@ const rankCases: RankCase[] = [
   {
     name: 'tiers: region, then under soft by RTT bucket, then over soft by load; hard_limit last',
     machines: [
-      ['ord-full', 'ord', 4, 2, 4, 1],
-      ['iad-over-25', 'iad', 25, UNDER, 30, 1],
-      ['iad-full', 'iad', 30, UNDER, 30, 1],
-      ['ord-idle', 'ord', 0, UNDER, 30, 1],
-      ['iad-near-a', 'iad', 5, UNDER, 30, 0.5],
+      ['ord-full', 'ord', 4, 2, 4, 0.5],
+      ['iad-over-25', 'iad', 25, UNDER, 30, 0.5],
+      ['iad-full', 'iad', 30, UNDER, 30, 0.5],
+      ['ord-idle', 'ord', 0, UNDER, 30, 0.5],
+      ['iad-near-a', 'iad', 5, UNDER, 30, 0.25],
       ['iad-down', 'iad', 0, UNDER, 30, 0.5, false],
-      ['iad-over-22', 'iad', 22, UNDER, 30, 90],
-      ['iad-near-b', 'iad', 15, UNDER, 30, 1.5],
-      ['iad-far', 'iad', 0, UNDER, 30, 7],
-      ['lhr-idle', 'lhr', 0, UNDER, null, 1],
+      ['iad-over-22', 'iad', 22, UNDER, 30, 45],
+      ['iad-near-b', 'iad', 15, UNDER, 30, 0.75],
+      ['iad-far', 'iad', 0, UNDER, 30, 3.5],
+      ['lhr-idle', 'lhr', 0, UNDER, null, 0.5],
     ],
     order: [['iad-near-a', 'iad-near-b'], ['iad-far'], ['iad-over-22'], ['iad-over-25'], ['ord-idle'], ['lhr-idle'], ['iad-full'], ['ord-full']],
   },
   {
     name: 'own region over soft still before an idle remote region',
     machines: [
-      ['ord-idle', 'ord', 0, UNDER, null, 1],
-      ['iad-busy', 'iad', 90, UNDER, null, 40],
+      ['ord-idle', 'ord', 0, UNDER, null, 0.5],
+      ['iad-busy', 'iad', 90, UNDER, null, 20],
     ],
     order: [['iad-busy'], ['ord-idle']],
   },
   {
     name: 'machines at hard_limit: own region first among them',
     machines: [
-      ['lhr-full', 'lhr', 1, 1, 1, 1],
-      ['iad-full', 'iad', 3, 1, 3, 1],
-      ['ord-full', 'ord', 2, 1, 2, 1],
+      ['lhr-full', 'lhr', 1, 1, 1, 0.5],
+      ['iad-full', 'iad', 3, 1, 3, 0.5],
+      ['ord-full', 'ord', 2, 1, 2, 0.5],
     ],
     order: [['iad-full'], ['ord-full'], ['lhr-full']],
   },
   {
     name: 'exclude and unhealthy machines are left out',
     machines: [
-      ['iad-1', 'iad', 0, UNDER, null, 1],
+      ['iad-1', 'iad', 0, UNDER, null, 0.5],
       ['iad-2', 'iad', 0, UNDER, null, 1, false],
-      ['ord-1', 'ord', 0, UNDER, null, 1],
+      ['ord-1', 'ord', 0, UNDER, null, 0.5],
     ],
     exclude: ['iad-1'],
     order: [['ord-1']],
@@ -471,13 +480,13 @@ function spread(t: Test, pick: () => string | undefined, equal: string[], worse:
 }
 
 const TIE_FLEET = machines([
-  ['iad-a', 'iad', 3, UNDER, 30, 1],
-  ['iad-slow', 'iad', 0, UNDER, 30, 5],
-  ['iad-b', 'iad', 10, UNDER, 30, 0.2],
-  ['iad-over', 'iad', 20, UNDER, 30, 0.2],
-  ['iad-c', 'iad', 0, UNDER, 30, 1.9],
-  ['ord-a', 'ord', 0, UNDER, 30, 0.1],
-  ['iad-full', 'iad', 30, UNDER, 30, 0.1],
+  ['iad-a', 'iad', 3, UNDER, 30, 0.5],
+  ['iad-slow', 'iad', 0, UNDER, 30, 2.5],
+  ['iad-b', 'iad', 10, UNDER, 30, 0.1],
+  ['iad-over', 'iad', 20, UNDER, 30, 0.1],
+  ['iad-c', 'iad', 0, UNDER, 30, 0.95],
+  ['ord-a', 'ord', 0, UNDER, 30, 0.05],
+  ['iad-full', 'iad', 30, UNDER, 30, 0.05],
 ]);
 
 t.test('bestCandidate spreads over equally close machines under soft_limit', async (t) => {
@@ -486,10 +495,10 @@ t.test('bestCandidate spreads over equally close machines under soft_limit', asy
 
 t.test('bestCandidate spreads over equally loaded machines over soft_limit', async (t) => {
   const fleet = machines([
-    ['iad-1', 'iad', 24, UNDER, 30, 1],
-    ['iad-2', 'iad', 22, UNDER, 30, 9],
-    ['iad-3', 'iad', 22, UNDER, 30, 60],
-    ['iad-4', 'iad', 30, UNDER, 30, 1],
+    ['iad-1', 'iad', 24, UNDER, 30, 0.5],
+    ['iad-2', 'iad', 22, UNDER, 30, 4.5],
+    ['iad-3', 'iad', 22, UNDER, 30, 30],
+    ['iad-4', 'iad', 30, UNDER, 30, 0.5],
   ]);
   spread(t, () => bestCandidate(fleet, REGIONS, NO_STEERING, null)?.id, ['iad-2', 'iad-3'], ['iad-1', 'iad-4']);
 });
@@ -505,18 +514,18 @@ t.test('rankCandidates puts each of the equal machines first in turn', async (t)
 
 // regionRanks: own region 0, then by the RTT bucket of each region's closest
 // machine, regions without a measurement after those, then configured order.
-const B = RTT_BUCKET_MS;
+const B = rttBucketStart;
 const regionCases: [name: string, own: string, configured: string[], rtt: [string, number][], expected: string[]][] = [
   ['configured order without measurements', 'iad', ['iad', 'ord', 'lhr', 'syd'], [], ['iad', 'ord', 'lhr', 'syd']],
   ['own region first even when configured later', 'lhr', ['iad', 'ord', 'lhr'], [], ['lhr', 'iad', 'ord']],
   ['own region first even when not configured and far', 'nrt', ['iad', 'ord'], [['nrt', 100]], ['nrt', 'iad', 'ord']],
-  ['RTT buckets reorder the configured order', 'iad', ['iad', 'ord', 'lhr'], [['ord', 10 * B], ['lhr', 3 * B]], ['iad', 'lhr', 'ord']],
-  ['RTTs in one bucket keep the configured order', 'iad', ['iad', 'ord', 'lhr'], [['ord', 2 * B + 0.9 * B], ['lhr', 2 * B]], ['iad', 'ord', 'lhr']],
-  ['adjacent buckets are ordered by RTT', 'iad', ['iad', 'ord', 'lhr'], [['ord', 3 * B], ['lhr', 3 * B - 0.01]], ['iad', 'lhr', 'ord']],
-  ['a measured region before an unmeasured one', 'iad', ['iad', 'ord', 'lhr', 'syd'], [['syd', 50 * B]], ['iad', 'syd', 'ord', 'lhr']],
-  ['measured but not configured regions are ranked too', 'iad', ['iad', 'ord'], [['fra', B / 2], ['ord', 4 * B]], ['iad', 'fra', 'ord']],
-  ['unconfigured regions in one bucket: by name', 'iad', ['iad'], [['syd', 1.5 * B], ['nrt', 1.2 * B], ['ams', 9 * B]], ['iad', 'nrt', 'syd', 'ams']],
-  ['in one bucket a configured region before an unconfigured one', 'iad', ['iad', 'ord'], [['ams', 4 * B], ['ord', 4 * B + 0.5]], ['iad', 'ord', 'ams']],
+  ['RTT buckets reorder the configured order', 'iad', ['iad', 'ord', 'lhr'], [['ord', B(3) + 1], ['lhr', B(1) + 1]], ['iad', 'lhr', 'ord']],
+  ['RTTs in one bucket keep the configured order', 'iad', ['iad', 'ord', 'lhr'], [['ord', B(2) - 0.5], ['lhr', B(1)]], ['iad', 'ord', 'lhr']],
+  ['adjacent buckets are ordered by RTT', 'iad', ['iad', 'ord', 'lhr'], [['ord', B(2)], ['lhr', B(2) - 0.01]], ['iad', 'lhr', 'ord']],
+  ['a measured region before an unmeasured one', 'iad', ['iad', 'ord', 'lhr', 'syd'], [['syd', B(5)]], ['iad', 'syd', 'ord', 'lhr']],
+  ['measured but not configured regions are ranked too', 'iad', ['iad', 'ord'], [['fra', B(1) / 2], ['ord', B(2) + 1]], ['iad', 'fra', 'ord']],
+  ['unconfigured regions in one bucket: by name', 'iad', ['iad'], [['syd', B(1) - 1], ['nrt', B(1) - 2], ['ams', B(3)]], ['iad', 'nrt', 'syd', 'ams']],
+  ['in one bucket a configured region before an unconfigured one', 'iad', ['iad', 'ord'], [['ams', B(2) + 1], ['ord', B(2) + 1.5]], ['iad', 'ord', 'ams']],
 ];
 
 for (const [name, own, configured, rtt, expected] of regionCases) {
