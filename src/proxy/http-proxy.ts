@@ -31,10 +31,13 @@ export class HttpProxy implements ExchangeHost {
   private readonly ctx: ProxyContext;
   /** Exchanges under way in this worker. */
   inflight = 0;
+  /** Log each choice with this worker's view of the machines (PERCH_LOG_LEVEL=debug). */
+  private readonly debug: boolean;
   draining = false;
 
   constructor(ctx: ProxyContext) {
     this.ctx = ctx;
+    this.debug = ctx.access.isLevelEnabled('debug');
   }
 
   /** The request handler for one listener. */
@@ -97,6 +100,13 @@ export class HttpProxy implements ExchangeHost {
   }
 
   private forward(exchange: Exchange, target: MachineTarget): void {
+    if (this.debug) {
+      this.ctx.access.debug({
+        request_id: exchange.requestId,
+        machine: target.id,
+        view: exchange.app.targets.map((t) => `${t.id}:${t.routable ? '' : 'down:'}${t.local}+${t.others}/${t.soft}${t.hard === null ? '' : `/${t.hard}`}@${t.rttMs === null ? '?' : t.rttMs.toFixed(1)}ms lease ${t.lease}`),
+      }, 'chose machine');
+    }
     const preferred = exchange.steering.preferInstance;
     if (preferred !== null && target.id !== preferred) exchange.head.headers.push('fly-preferred-instance-unavailable', preferred);
     exchange.dispatchTo(target);
