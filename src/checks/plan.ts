@@ -4,6 +4,7 @@
 // `[checks]` entry runs on the machines of its `processes` and is only reported.
 import type { AppConfig, MachineSpec, ServiceCheck } from '../config/model.ts';
 import type { Machine } from '../machines/machine.ts';
+import { serves } from '../routing/service-route.ts';
 
 /** `service` checks gate routing; `top` checks (top-level `[checks]`) are run and reported only. */
 export type CheckScope = 'service' | 'top';
@@ -37,7 +38,7 @@ export function checksFor(machine: Pick<CheckedMachine, 'spec' | 'app'>): CheckP
   const plans: CheckPlan[] = [];
   const services = machine.app.httpService === null ? machine.app.services : [machine.app.httpService, ...machine.app.services];
   for (const service of services) {
-    if (!service.processes.includes(group)) continue;
+    if (!serves(service, group)) continue;
     for (const check of service.checks) plans.push({ scope: 'service', check });
   }
   for (const check of machine.app.checks) {

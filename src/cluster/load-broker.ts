@@ -5,6 +5,7 @@ import type { PerchConfig } from '../config/model.ts';
 import type { Fleet } from '../machines/fleet.ts';
 import type { Machine } from '../machines/machine.ts';
 import { regionRanks } from '../routing/rank.ts';
+import { routesOf, serves, targetKey, type RouteSpec } from '../routing/service-route.ts';
 import { SlotLedger, type AppQueuePolicy, type LedgerEffect, type LedgerMachine } from '../routing/slot-ledger.ts';
 import { REPORT_INTERVAL_MS } from './load-channel.ts';
 import type { PrimaryMessage, WorkerMessage } from './messages.ts';
@@ -32,16 +33,21 @@ export class LoadBroker {
   readonly ledger: SlotLedger;
   private readonly config: PerchConfig;
   private readonly io: BrokerIo;
+  /** Every (route, machine) key the ledger has. */
+  private readonly keys = new Set<string>();
+  private readonly routes: RouteSpec[];
   private othersTimer: NodeJS.Timeout | null = null;
   private regionOrder: string[];
 
   constructor(config: PerchConfig, io: BrokerIo) {
     this.config = config;
     this.io = io;
+    this.routes = routesOf(config);
     const policies = new Map<string, AppQueuePolicy>();
-    for (const app of config.apps) {
-      const hardSum = app.machines.length * (app.httpService?.concurrency.hardLimit ?? 0);
-      policies.set(app.name, { queueLength: app.limits.queueLength ?? (hardSum > 0 ? 10 * hardSum : QUEUE_LENGTH_WITHOUT_HARD_LIMITS) });
+    for (const route of this.routes) {
+      const machines = route.app.machines.filter((machine) => serves(route.service, machine.processGroup)).length;
+      const hardSum = machines * (route.service.concurrency.hardLimit ?? 0);
+      policies.set(route.key, { queueLength: route.app.limits.queueLength ?? (hardSum > 0 ? 10 * hardSum : QUEUE_LENGTH_WITHOUT_HARD_LIMITS) });
     }
     this.ledger = new SlotLedger(policies, { spillGraceMs: SPILL_GRACE_MS });
     this.regionOrder = [config.region, ...config.regions.filter((region) => region !== config.region)];
@@ -70,21 +76,25 @@ export class LoadBroker {
   }
 
   machineChanged(machine: Machine): void {
-    const service = machine.app.httpService;
-    if (service === null) return;
-    const ledgerMachine: LedgerMachine = {
-      id: machine.spec.id,
-      app: machine.app.name,
-      region: machine.spec.region,
-      routable: machine.state === 'started' && machine.healthy,
-      coming: machine.state === 'starting' || (machine.state === 'started' && machine.awaitingCheck),
-      load: 0,
-      soft: service.concurrency.softLimit,
-      hard: service.concurrency.hardLimit,
-      rttMs: machine.rttMs,
-      epoch: machine.epoch,
-    };
-    this.apply(this.ledger.setMachine(ledgerMachine));
+    for (const route of this.routes) {
+      if (route.app !== machine.app || !serves(route.service, machine.spec.processGroup)) continue;
+      const key = targetKey(route.key, route.app.name, machine.spec.id);
+      this.keys.add(key);
+      const ledgerMachine: LedgerMachine = {
+        id: machine.spec.id,
+        key,
+        app: route.key,
+        region: machine.spec.region,
+        routable: machine.state === 'started' && machine.healthy,
+        coming: machine.state === 'starting' || (machine.state === 'started' && machine.awaitingCheck),
+        load: 0,
+        soft: route.service.concurrency.softLimit,
+        hard: route.service.concurrency.hardLimit,
+        rttMs: machine.rttMs,
+        epoch: machine.epoch,
+      };
+      this.apply(this.ledger.setMachine(ledgerMachine));
+    }
   }
 
   workerGone(worker: number): void {
@@ -115,9 +125,11 @@ export class LoadBroker {
       case 'release':
         this.apply(this.ledger.release(worker, message.machine, message.epoch, message.count));
         break;
-      case 'passive':
-        if (this.ledger.machine(message.machine)?.epoch === message.epoch) this.io.passiveFailure(message.machine);
+      case 'passive': {
+        const machine = this.ledger.machine(message.machine);
+        if (machine?.epoch === message.epoch) this.io.passiveFailure(machine.id);
         break;
+      }
     }
   }
 
@@ -134,13 +146,13 @@ export class LoadBroker {
 
   /** Wakes the queue of each app when its first waiter may leave its best region. */
   private scheduleSpills(): void {
-    for (const app of this.config.apps) {
-      if (this.spillTimers.has(app.name)) continue;
-      const at = this.ledger.nextSpill(app.name);
+    for (const { key } of this.routes) {
+      if (this.spillTimers.has(key)) continue;
+      const at = this.ledger.nextSpill(key);
       if (at === null) continue;
-      this.spillTimers.set(app.name, setTimeout(() => {
-        this.spillTimers.delete(app.name);
-        this.apply(this.ledger.pump(app.name));
+      this.spillTimers.set(key, setTimeout(() => {
+        this.spillTimers.delete(key);
+        this.apply(this.ledger.pump(key));
       }, Math.max(0, at - performance.now()) + 1));
     }
   }
@@ -157,18 +169,13 @@ export class LoadBroker {
   private sendOthers(): void {
     for (const worker of this.io.workers()) {
       const loads: [string, number][] = [];
-      for (const machine of this.machineIds()) {
-        loads.push([machine, Math.max(0, this.ledger.loadOf(machine) - this.ledger.usedBy(worker, machine))]);
+      for (const key of this.keys) {
+        loads.push([key, Math.max(0, this.ledger.loadOf(key) - this.ledger.usedBy(worker, key))]);
       }
       this.io.send(worker, { t: 'others', loads });
     }
   }
 
-  private machineIds(): string[] {
-    const ids: string[] = [];
-    for (const app of this.config.apps) for (const machine of app.machines) ids.push(machine.id);
-    return ids;
-  }
 
   close(): void {
     if (this.othersTimer !== null) clearTimeout(this.othersTimer);

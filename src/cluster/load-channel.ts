@@ -1,7 +1,7 @@
 // A worker's side of the load protocol with the primary: reports its load
 // per machine (coalesced), asks for a slot when it cannot decide alone, and
 // applies what the primary answers. See src/routing/slot-ledger.ts.
-import type { AppRoute, LoadListener, MachineTarget } from '../routing/app-route.ts';
+import type { ServiceRoute, LoadListener, MachineTarget } from '../routing/service-route.ts';
 import type { Steering } from '../routing/rank.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
 import type { PrimaryMessage, WorkerMessage } from './messages.ts';
@@ -16,13 +16,13 @@ export interface Waiter {
 
 export class LoadChannel implements LoadListener {
   private readonly send: (message: WorkerMessage) => void;
-  private readonly routes: ReadonlyMap<string, AppRoute>;
+  private readonly routes: ReadonlyMap<string, ServiceRoute>;
   private readonly dirty = new Set<MachineTarget>();
-  private readonly waiting = new Map<number, { waiter: Waiter; app: AppRoute }>();
+  private readonly waiting = new Map<number, { waiter: Waiter; app: ServiceRoute }>();
   private reportTimer: NodeJS.Timeout | null = null;
   private seq = 0;
 
-  constructor(send: (message: WorkerMessage) => void, routes: ReadonlyMap<string, AppRoute>) {
+  constructor(send: (message: WorkerMessage) => void, routes: ReadonlyMap<string, ServiceRoute>) {
     this.send = send;
     this.routes = routes;
   }
@@ -33,18 +33,18 @@ export class LoadChannel implements LoadListener {
   }
 
   returnSlots(target: MachineTarget, count: number): void {
-    this.send({ t: 'release', machine: target.id, epoch: target.epoch, count });
+    this.send({ t: 'release', machine: target.key, epoch: target.epoch, count });
   }
 
   reportPassiveFailure(target: MachineTarget): void {
-    this.send({ t: 'passive', machine: target.id, epoch: target.epoch });
+    this.send({ t: 'passive', machine: target.key, epoch: target.epoch });
   }
 
   /** Asks the primary for a machine; returns a ticket to cancel with. */
-  want(app: AppRoute, steering: Steering, exclude: string[] | null, waiter: Waiter): number {
+  want(app: ServiceRoute, steering: Steering, exclude: string[] | null, waiter: Waiter): number {
     const seq = ++this.seq;
     this.waiting.set(seq, { waiter, app });
-    this.send({ t: 'want', seq, app: app.config.name, steering, exclude });
+    this.send({ t: 'want', seq, app: app.key, steering, exclude });
     return seq;
   }
 
@@ -52,7 +52,7 @@ export class LoadChannel implements LoadListener {
     const entry = this.waiting.get(seq);
     if (entry === undefined) return;
     this.waiting.delete(seq);
-    this.send({ t: 'cancel', seq, app: entry.app.config.name });
+    this.send({ t: 'cancel', seq, app: entry.app.key });
   }
 
   get waitingCount(): number {
@@ -110,7 +110,7 @@ export class LoadChannel implements LoadListener {
     entry.waiter.granted(target);
   }
 
-  private routeOf(machine: string): AppRoute | undefined {
+  private routeOf(machine: string): ServiceRoute | undefined {
     for (const route of this.routes.values()) if (route.target(machine) !== undefined) return route;
     return undefined;
   }
@@ -118,7 +118,7 @@ export class LoadChannel implements LoadListener {
   private report(): void {
     this.reportTimer = null;
     const loads: [string, number, number][] = [];
-    for (const target of this.dirty) loads.push([target.id, target.epoch, target.local]);
+    for (const target of this.dirty) loads.push([target.key, target.epoch, target.local]);
     this.dirty.clear();
     if (loads.length > 0) this.send({ t: 'load', loads });
   }

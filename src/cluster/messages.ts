@@ -5,6 +5,9 @@ import type { MachineView } from '../machines/machine.ts';
 import type { Steering } from '../routing/rank.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
 
+// In the load protocol, `app` names a route (an app's HTTP service, or one of
+// its [[services]]: see routeKey) and `machine` a machine within a route
+// (see targetKey): load is counted per route.
 export type PrimaryMessage =
   | { t: 'config'; config: PerchConfig }
   /** Every machine, and regions in order of closeness (own first). */

@@ -30,6 +30,11 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
   let shuttingDown = false;
   let announced = false;
 
+  // Workers accept on the shared listening socket themselves. With Node's default
+  // round-robin the primary accepts and hands each connection over, and a
+  // connection handed to a worker that dies before taking it stays open in the
+  // primary, unanswered; it would also cost the primary work per connection.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
 
   function send(worker: Worker, message: PrimaryMessage): void {

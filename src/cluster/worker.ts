@@ -3,7 +3,7 @@
 import cluster from 'node:cluster';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ListenAddress, PerchConfig } from '../config/model.ts';
+import type { HttpOptions, ListenAddress, PerchConfig } from '../config/model.ts';
 import { accessLogger, flushLogs, logger } from '../log/logger.ts';
 import type { MachineView } from '../machines/machine.ts';
 import type { ListenerFacts, ResponsePolicy } from '../proxy/headers.ts';
@@ -11,7 +11,7 @@ import { HttpProxy } from '../proxy/http-proxy.ts';
 import { createHttpServer } from '../proxy/http-server.ts';
 import { RequestIds } from '../proxy/request-id.ts';
 import { Upstreams } from '../proxy/upstreams.ts';
-import { AppRoute } from '../routing/app-route.ts';
+import { routesOf, ServiceRoute } from '../routing/service-route.ts';
 import { LoadChannel } from './load-channel.ts';
 import { HostRouter } from '../routing/host-router.ts';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
@@ -53,6 +53,15 @@ export function runWorker(): void {
   });
 }
 
+function responsePolicy(options: HttpOptions | null): ResponsePolicy {
+  return {
+    pristine: options?.pristine ?? false,
+    set: Object.entries(options?.responseHeaders ?? {}),
+    serverName: SERVER_NAME,
+    viaName: SERVER_NAME,
+  };
+}
+
 function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message);
 }
@@ -61,7 +70,10 @@ class WorkerState {
   readonly config: PerchConfig;
   readonly proxy: HttpProxy;
   readonly upstreams = new Upstreams();
-  readonly routes = new Map<string, AppRoute>();
+  /** Every route, by key (see routeKey). */
+  readonly routes = new Map<string, ServiceRoute>();
+  /** The routes of apps' HTTP services, chosen by Host on the edge HTTP/HTTPS listeners. */
+  readonly httpRoutes: ServiceRoute[] = [];
   readonly channel: LoadChannel;
   readonly servers: http.Server[] = [];
   private readonly log: ReturnType<typeof logger>;
@@ -70,21 +82,19 @@ class WorkerState {
     this.config = config;
     this.log = log;
     this.channel = new LoadChannel(send, this.routes);
-    const entries: [string, AppRoute][] = [];
-    for (const app of config.apps) {
-      if (app.httpService === null) continue;
-      const options = app.httpService.httpOptions;
-      const response: ResponsePolicy = {
-        pristine: options.pristine,
-        set: Object.entries(options.responseHeaders),
-        serverName: SERVER_NAME,
-        viaName: SERVER_NAME,
-      };
-      const route = new AppRoute(app, response, this.channel);
-      this.routes.set(app.name, route);
-      for (const hostname of app.hostnames) entries.push([hostname, route]);
+    const entries: [string, ServiceRoute][] = [];
+    for (const spec of routesOf(config)) {
+      const http = spec.app.httpService;
+      const isHttpService = spec.service === http;
+      // A [[services]] entry answers HTTP with the options of its first port that has the http handler.
+      const options = isHttpService ? http!.httpOptions : (spec.app.services[spec.index!]!.ports.find((port) => port.handlers.includes('http'))?.httpOptions ?? null);
+      const route = new ServiceRoute(spec.key, spec.app, spec.service, responsePolicy(options), this.channel);
+      this.routes.set(route.key, route);
+      if (!isHttpService) continue;
+      this.httpRoutes.push(route);
+      for (const hostname of spec.app.hostnames) entries.push([hostname, route]);
     }
-    const router = new HostRouter(entries, this.routes.size === 1 ? [...this.routes.values()][0]! : null);
+    const router = new HostRouter(entries, this.httpRoutes.length === 1 ? this.httpRoutes[0]! : null);
     this.proxy = new HttpProxy({
       region: config.region,
       serverName: SERVER_NAME,
@@ -97,7 +107,7 @@ class WorkerState {
   }
 
   async listen(): Promise<string[]> {
-    const idleTimeoutMs = Math.max(60_000, ...[...this.routes.values()].map((route) => route.config.httpService!.httpOptions.idleTimeoutMs));
+    const idleTimeoutMs = Math.max(60_000, ...this.httpRoutes.map((route) => route.config.httpService!.httpOptions.idleTimeoutMs));
     const addresses: string[] = [];
     for (const address of this.config.http.listen) {
       const facts: ListenerFacts = { proto: 'http', port: String(address.port) };

@@ -2,12 +2,12 @@
 // connection, not a request: the first request of a connection takes a slot
 // on a machine and every later request of that connection goes to the same
 // machine, until the connection closes (or the machine can no longer serve).
-import type { AppRoute, MachineTarget } from '../routing/app-route.ts';
+import type { ServiceRoute, MachineTarget } from '../routing/service-route.ts';
 
 const kPin = Symbol('perch.pin');
 
 export interface Pin {
-  app: AppRoute;
+  app: ServiceRoute;
   target: MachineTarget;
   epoch: number;
 }
@@ -27,7 +27,7 @@ export function pinOf(connection: PinnableConnection): Pin | undefined {
 }
 
 /** Pins a connection to the machine it already holds a slot on. */
-export function pin(connection: PinnableConnection, app: AppRoute, target: MachineTarget): void {
+export function pin(connection: PinnableConnection, app: ServiceRoute, target: MachineTarget): void {
   const fresh = connection[kPin] === undefined;
   connection[kPin] = { app, target, epoch: target.epoch };
   if (fresh) connection.once('close', onConnectionClose);
@@ -42,7 +42,7 @@ export function unpin(connection: PinnableConnection): void {
 }
 
 /** The pinned machine, when it can still take this connection's requests. */
-export function usablePin(connection: PinnableConnection, app: AppRoute, exclude: readonly string[] | null): MachineTarget | null {
+export function usablePin(connection: PinnableConnection, app: ServiceRoute, exclude: readonly string[] | null): MachineTarget | null {
   const held = connection[kPin];
   if (held === undefined) return null;
   if (held.app === app && held.target.routable && held.target.epoch === held.epoch && !(exclude?.includes(held.target.id) ?? false)) return held.target;

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Waiter } from '../cluster/load-channel.ts';
-import type { AppRoute, MachineTarget } from '../routing/app-route.ts';
+import type { ServiceRoute, MachineTarget } from '../routing/service-route.ts';
 import { NO_STEERING, type Steering } from '../routing/rank.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
 import { upstreamError, type ProxyError } from './errors.ts';
@@ -43,7 +43,7 @@ function onClientClose(this: TaggedResponse): void {
 export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   readonly req: ClientRequest;
   readonly res: ClientResponse;
-  readonly app: AppRoute;
+  readonly app: ServiceRoute;
   readonly requestId: string;
   readonly httpVersion: string;
   readonly startedAt: number;
@@ -70,7 +70,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   responseStarted = false;
   done = false;
 
-  constructor(req: ClientRequest, res: ClientResponse, app: AppRoute, requestId: string, host: ExchangeHost) {
+  constructor(req: ClientRequest, res: ClientResponse, app: ServiceRoute, requestId: string, host: ExchangeHost) {
     this.req = req;
     this.res = res;
     this.app = app;

@@ -4,7 +4,7 @@
 // Later phases (force_https, waking, compression, fly-replay) slot in here.
 import type { LoadChannel } from '../cluster/load-channel.ts';
 import type { Logger } from '../log/logger.ts';
-import type { AppRoute, MachineTarget } from '../routing/app-route.ts';
+import type { ServiceRoute, MachineTarget } from '../routing/service-route.ts';
 import type { HostRouter } from '../routing/host-router.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
 import { hasSteering, parseSteering } from '../routing/steering.ts';
@@ -21,7 +21,7 @@ export interface ProxyContext {
   region: string;
   serverName: string;
   viaName: string;
-  router: HostRouter<AppRoute>;
+  router: HostRouter<ServiceRoute>;
   requestIds: RequestIds;
   channel: LoadChannel;
   access: Logger;

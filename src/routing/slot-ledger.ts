@@ -9,7 +9,10 @@
 import { rankCandidates, regionKey, type Candidate, type RegionRanks, type Steering } from './rank.ts';
 
 export interface LedgerMachine extends Candidate {
+  /** The route the slots belong to: an app's HTTP service (the app's name) or one of its [[services]]. */
   readonly app: string;
+  /** Unique across routes (a machine serving two routes has two entries); the machine id when absent. */
+  readonly key?: string;
   /** Changes each time the machine starts; slots of an older epoch are void. */
   epoch: number;
   /** Not routable yet but on its way (starting): waiters wait for it instead of failing. */
@@ -25,6 +28,10 @@ export interface Want {
 }
 
 export type RejectCode = 'PR01' | 'PR02' | 'PR04';
+
+export function keyOf(machine: LedgerMachine): string {
+  return machine.key ?? machine.id;
+}
 
 export type LedgerEffect =
   | { to: number; msg: { t: 'grant'; seq: number; machine: string; epoch: number; slots: number } }
@@ -82,12 +89,13 @@ export class SlotLedger {
 
   /** Adds or updates a machine. A new epoch voids every slot of the old one. */
   setMachine(machine: LedgerMachine): LedgerEffect[] {
-    let entry = this.slots.get(machine.id);
+    const key = keyOf(machine);
+    let entry = this.slots.get(key);
     if (entry === undefined || entry.machine.epoch !== machine.epoch) {
       const previous = entry;
       entry = { machine, leased: new Map(), used: new Map(), leasedTotal: 0 };
       if (previous !== undefined) machine.load = 0;
-      this.slots.set(machine.id, entry);
+      this.slots.set(key, entry);
     } else {
       const load = entry.machine.load;
       entry.machine = machine;
@@ -96,16 +104,16 @@ export class SlotLedger {
     return this.pump(machine.app);
   }
 
-  removeMachine(id: string): void {
-    this.slots.delete(id);
+  removeMachine(key: string): void {
+    this.slots.delete(key);
   }
 
-  machine(id: string): LedgerMachine | undefined {
-    return this.slots.get(id)?.machine;
+  machine(key: string): LedgerMachine | undefined {
+    return this.slots.get(key)?.machine;
   }
 
-  leasedTo(worker: number, id: string): number {
-    return this.slots.get(id)?.leased.get(worker) ?? 0;
+  leasedTo(worker: number, key: string): number {
+    return this.slots.get(key)?.leased.get(worker) ?? 0;
   }
 
   queued(app: string): number {
@@ -113,8 +121,8 @@ export class SlotLedger {
   }
 
   /** A worker's count of in-flight load on a machine. */
-  report(worker: number, id: string, epoch: number, used: number): void {
-    const entry = this.slots.get(id);
+  report(worker: number, key: string, epoch: number, used: number): void {
+    const entry = this.slots.get(key);
     if (entry === undefined || entry.machine.epoch !== epoch) return;
     const before = entry.used.get(worker) ?? 0;
     entry.used.set(worker, used);
@@ -122,13 +130,13 @@ export class SlotLedger {
   }
 
   /** A worker's load on a machine as it last reported it (plus grants since). */
-  usedBy(worker: number, id: string): number {
-    return this.slots.get(id)?.used.get(worker) ?? 0;
+  usedBy(worker: number, key: string): number {
+    return this.slots.get(key)?.used.get(worker) ?? 0;
   }
 
   /** Total load of a machine as the workers last reported it. */
-  loadOf(id: string): number {
-    return this.slots.get(id)?.machine.load ?? 0;
+  loadOf(key: string): number {
+    return this.slots.get(key)?.machine.load ?? 0;
   }
 
   want(want: Want): LedgerEffect[] {
@@ -163,8 +171,8 @@ export class SlotLedger {
   }
 
   /** A worker gives slots back. */
-  release(worker: number, id: string, epoch: number, count: number): LedgerEffect[] {
-    const entry = this.slots.get(id);
+  release(worker: number, key: string, epoch: number, count: number): LedgerEffect[] {
+    const entry = this.slots.get(key);
     if (entry === undefined || entry.machine.epoch !== epoch) return [];
     const held = entry.leased.get(worker) ?? 0;
     const returned = Math.min(held, count);
@@ -235,7 +243,7 @@ export class SlotLedger {
     for (const machine of rankCandidates(candidates, this.regions, want.steering, want.exclude, false)) {
       const key = regionKey(machine, this.regions, want.steering);
       if (key > full && !mayLeave) return false;
-      const entry = this.slots.get(machine.id)!;
+      const entry = this.slots.get(keyOf(machine))!;
       let slots = 0;
       if (machine.hard !== null) {
         const free = machine.hard - entry.leasedTotal;
@@ -252,7 +260,7 @@ export class SlotLedger {
       // Counted at once, so the next choice sees it before the worker reports.
       entry.used.set(want.worker, (entry.used.get(want.worker) ?? 0) + 1);
       machine.load++;
-      effects.push({ to: want.worker, msg: { t: 'grant', seq: want.seq, machine: machine.id, epoch: machine.epoch, slots } });
+      effects.push({ to: want.worker, msg: { t: 'grant', seq: want.seq, machine: keyOf(machine), epoch: machine.epoch, slots } });
       return true;
     }
     return false;
