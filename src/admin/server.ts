@@ -1,17 +1,24 @@
 // The admin listener, served by the primary: health of perch itself and a
-// Machines-API-shaped view of the machines.
+// Machines-API-shaped view and control of the machines:
+//   GET  /v1/apps/{app}/machines
+//   GET  /v1/apps/{app}/machines/{id}
+//   POST /v1/apps/{app}/machines/{id}/start | stop | suspend
+//   GET  /v1/apps/{app}/machines/{id}/wait?state=started&timeout=60   (timeout in seconds, as Fly's)
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { HealthMonitor, MachineHealthReport } from '../checks/monitor.ts';
 import type { PerchConfig } from '../config/model.ts';
 import type { Fleet } from '../machines/fleet.ts';
-import type { Machine } from '../machines/machine.ts';
-import type { HealthMonitor, MachineHealthReport } from '../checks/monitor.ts';
+import type { Machine, MachineState } from '../machines/machine.ts';
 
 export interface AdminDeps {
   config: PerchConfig;
   fleet: Fleet;
   health: HealthMonitor;
 }
+
+const STATES: readonly MachineState[] = ['created', 'starting', 'started', 'stopping', 'stopped', 'suspending', 'suspended', 'failed', 'destroyed'];
+const WAIT_DEFAULT_S = 60;
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
@@ -39,25 +46,75 @@ export function machineJson(machine: Machine, health?: MachineHealthReport): Rec
   };
 }
 
+/** Resolves when the machine is in `state`, or rejects after `timeoutMs`. */
+function waitForState(fleet: Fleet, machine: Machine, state: MachineState, timeoutMs: number): Promise<boolean> {
+  if (machine.state === state) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onChange = (changed: Machine): void => {
+      if (changed !== machine || changed.state !== state) return;
+      done(true);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      fleet.off('change', onChange);
+      resolve(ok);
+    };
+    fleet.on('change', onChange);
+  });
+}
+
 export function createAdminServer(deps: AdminDeps): http.Server {
+  const { config, fleet, health } = deps;
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
-    const token = deps.config.admin.token;
+    const token = config.admin.token;
     if (token !== null && req.headers.authorization !== `Bearer ${token}`) {
       json(res, 401, { error: 'a bearer token is required' });
       return;
     }
-    const parts = url.pathname.split('/').filter(Boolean);
     if (url.pathname === '/healthz') {
       json(res, 200, { status: 'ok' });
-    } else if (parts[0] === 'v1' && parts[1] === 'apps' && parts.length === 4 && parts[3] === 'machines' && req.method === 'GET') {
-      const app = parts[2]!;
-      if (!deps.config.apps.some((candidate) => candidate.name === app)) {
-        json(res, 404, { error: `no app ${app}` });
-        return;
-      }
-      const reports = new Map(deps.health.snapshot().map((report) => [report.id, report]));
-      json(res, 200, [...deps.fleet.machines.values()].filter((machine) => machine.app.name === app).map((machine) => machineJson(machine, reports.get(machine.spec.id))));
+      return;
+    }
+    const parts = url.pathname.split('/').filter(Boolean);
+    if (parts[0] !== 'v1' || parts[1] !== 'apps' || parts[3] !== 'machines' || parts.length < 4) {
+      json(res, 404, { error: 'not found' });
+      return;
+    }
+    const app = config.apps.find((candidate) => candidate.name === parts[2]);
+    if (app === undefined) {
+      json(res, 404, { error: `no app ${parts[2]}` });
+      return;
+    }
+    const reports = (): Map<string, MachineHealthReport> => new Map(health.snapshot().map((report) => [report.id, report]));
+    if (parts.length === 4) {
+      if (req.method !== 'GET') return json(res, 405, { error: 'GET only' });
+      const snapshot = reports();
+      json(res, 200, [...fleet.machines.values()].filter((machine) => machine.app === app).map((machine) => machineJson(machine, snapshot.get(machine.spec.id))));
+      return;
+    }
+    const machine = fleet.get(parts[4]!);
+    if (machine === undefined || machine.app !== app) {
+      json(res, 404, { error: `no machine ${parts[4]} in app ${app.name}` });
+      return;
+    }
+    const action = parts[5];
+    if (action === undefined && req.method === 'GET') {
+      json(res, 200, machineJson(machine, reports().get(machine.spec.id)));
+    } else if ((action === 'start' || action === 'stop' || action === 'suspend') && req.method === 'POST') {
+      const previous = machine.state;
+      const run = action === 'start' ? fleet.start(machine.spec.id) : action === 'stop' ? fleet.stop(machine.spec.id) : fleet.suspend(machine.spec.id);
+      run.then(
+        () => json(res, 200, { ok: true, previous_state: previous, state: machine.state }),
+        (err: unknown) => json(res, 500, { ok: false, previous_state: previous, state: machine.state, error: (err as Error).message }),
+      );
+    } else if (action === 'wait' && req.method === 'GET') {
+      const state = (url.searchParams.get('state') ?? 'started') as MachineState;
+      if (!STATES.includes(state)) return json(res, 400, { error: `unknown state ${state}; one of ${STATES.join(', ')}` });
+      const timeoutS = Number(url.searchParams.get('timeout') ?? WAIT_DEFAULT_S);
+      if (!(timeoutS > 0)) return json(res, 400, { error: 'timeout is a number of seconds above 0' });
+      waitForState(fleet, machine, state, timeoutS * 1000).then((ok) => (ok ? json(res, 200, { ok: true, state }) : json(res, 408, { ok: false, state: machine.state, error: `not ${state} within ${timeoutS} s` })));
     } else {
       json(res, 404, { error: 'not found' });
     }

@@ -89,15 +89,18 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.onListenerError = options.onListenerError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'HealthMonitorListenerError'));
   }
 
-  /** Starts checking a machine that just became `started`; a machine already watched starts over. */
-  watch(machine: CheckedMachine): void {
+  /**
+   * Starts checking a machine that just became `started`; a machine already
+   * watched starts over. `resumed`: it was suspended, not restarted (see MachineHealth).
+   */
+  watch(machine: CheckedMachine, options: { resumed?: boolean } = {}): void {
     if (this.closed) return;
     const id = machine.spec.id;
     const previous = this.watched.get(id);
     if (previous !== undefined) this.forget(previous);
     const entry: Watched = {
       machine,
-      state: new MachineHealth(id, checksFor(machine), this.now(), this.policy),
+      state: new MachineHealth(id, checksFor(machine), this.now(), this.policy, options.resumed ?? false),
       timer: null,
       clients: new Map(),
       probes: new Set(),

@@ -156,7 +156,13 @@ export class MachineHealth {
   private healthyNow: boolean;
   private reasonNow: string;
 
-  constructor(id: string, plans: readonly CheckPlan[], now: number, policy: HealthPolicy = DEFAULT_POLICY) {
+  /**
+   * `resumed`: the machine was suspended and runs again with its memory and
+   * sockets as they were: its checks keep their last verdict (passing, or it
+   * would not have been routed to and suspended) and run again at once, with
+   * no grace period, so a frozen machine that did not survive is caught.
+   */
+  constructor(id: string, plans: readonly CheckPlan[], now: number, policy: HealthPolicy = DEFAULT_POLICY, resumed = false) {
     this.id = id;
     this.startedAt = now;
     this.policy = policy;
@@ -164,16 +170,16 @@ export class MachineHealth {
     this.records = plans.map((plan) => ({
       plan,
       intervalMs: Math.max(plan.check.intervalMs, MIN_INTERVAL_MS),
-      graceEndsAt: now + Math.max(0, plan.check.gracePeriodMs),
-      up: false,
-      status: 'warning',
+      graceEndsAt: resumed ? now : now + Math.max(0, plan.check.gracePeriodMs),
+      up: resumed,
+      status: resumed ? 'passing' : 'warning',
       passes: 0,
       failures: 0,
-      output: 'waiting for the first run',
+      output: resumed ? 'resumed: passing until its next run' : 'waiting for the first run',
       lastRunAt: null,
-      nextRunAt: now + Math.max(0, plan.check.gracePeriodMs),
+      nextRunAt: resumed ? now : now + Math.max(0, plan.check.gracePeriodMs),
       running: false,
-      passed: false,
+      passed: resumed,
     }));
     this.serviceCount = plans.filter((plan) => plan.scope === 'service').length;
     const [healthy, reason] = this.evaluate();

@@ -29,6 +29,22 @@ export interface BrokerIo {
   passiveFailure(machineId: string): void;
 }
 
+/** What the autoscaler wants to hear of the load protocol. */
+export interface BrokerHooks {
+  /** Load on these (route, machine) keys changed. */
+  loadChanged(keys: readonly string[]): void;
+  /** A request of this route could not be placed by its worker: it asks the primary. */
+  wanted(route: string): void;
+}
+
+interface Drain {
+  keys: string[];
+  /** The machines broadcast every worker must have seen (it took the machine out of rotation). */
+  gen: number;
+  resolve(drained: boolean): void;
+  timer: NodeJS.Timeout;
+}
+
 export class LoadBroker {
   readonly ledger: SlotLedger;
   private readonly config: PerchConfig;
@@ -38,6 +54,14 @@ export class LoadBroker {
   private readonly routes: RouteSpec[];
   private othersTimer: NodeJS.Timeout | null = null;
   private regionOrder: string[];
+  hooks: BrokerHooks | null = null;
+  /** Number of the latest machines broadcast. */
+  private gen = 0;
+  /** Per worker: the latest machines broadcast it has acknowledged with a load report. */
+  private readonly acked = new Map<number, number>();
+  private readonly drains = new Set<Drain>();
+  /** Machines asked to start, counted as on their way before the fleet says so. */
+  private readonly waking = new Set<string>();
 
   constructor(config: PerchConfig, io: BrokerIo) {
     this.config = config;
@@ -52,6 +76,65 @@ export class LoadBroker {
     this.ledger = new SlotLedger(policies, { spillGraceMs: SPILL_GRACE_MS });
     this.regionOrder = [config.region, ...config.regions.filter((region) => region !== config.region)];
     this.ledger.regions = regionRanks(config.region, this.regionOrder, new Map());
+  }
+
+  /** Numbers a machines broadcast; workers acknowledge it in their next load report. */
+  nextGen(): number {
+    return ++this.gen;
+  }
+
+  /** The keys of a machine's entries (one per route it serves). */
+  keysOf(machineId: string): string[] {
+    return [...this.keys].filter((key) => this.ledger.machine(key)?.id === machineId);
+  }
+
+  /**
+   * Resolves true once every worker has seen the latest machines broadcast
+   * (which took the machine out of rotation) and none has load on it; false
+   * when `deadlineMs` passes first.
+   */
+  drain(machineId: string, deadlineMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const drain: Drain = {
+        keys: this.keysOf(machineId),
+        gen: this.gen,
+        resolve,
+        timer: setTimeout(() => {
+          this.drains.delete(drain);
+          resolve(false);
+        }, deadlineMs),
+      };
+      this.drains.add(drain);
+      this.checkDrains();
+    });
+  }
+
+  private checkDrains(): void {
+    for (const drain of this.drains) {
+      const seen = this.io.workers().every((worker) => (this.acked.get(worker) ?? 0) >= drain.gen);
+      if (!seen || drain.keys.some((key) => this.ledger.loadOf(key) > 0)) continue;
+      clearTimeout(drain.timer);
+      this.drains.delete(drain);
+      drain.resolve(true);
+    }
+  }
+
+  /** A machine is being started for waiting requests: they wait for it rather than fail. */
+  markWaking(machineId: string): void {
+    this.waking.add(machineId);
+    for (const key of this.keysOf(machineId)) {
+      const machine = this.ledger.machine(key);
+      if (machine !== undefined && !machine.routable) this.apply(this.ledger.setMachine({ ...machine, coming: true }));
+    }
+  }
+
+  isWaking(machineId: string): boolean {
+    return this.waking.has(machineId);
+  }
+
+  /** Tells every worker that requests of a route wait for a machine to wake (their bound becomes the wake timeout). */
+  announceWake(route: string): void {
+    for (const worker of this.io.workers()) this.io.send(worker, { t: 'waking', app: route });
   }
 
   /** Regions in order of closeness, own first. */
@@ -76,6 +159,7 @@ export class LoadBroker {
   }
 
   machineChanged(machine: Machine): void {
+    if (machine.state !== 'stopped' && machine.state !== 'suspended' && machine.state !== 'created') this.waking.delete(machine.spec.id);
     for (const route of this.routes) {
       if (route.app !== machine.app || !serves(route.service, machine.spec.processGroup)) continue;
       const key = targetKey(route.key, route.app.name, machine.spec.id);
@@ -86,7 +170,7 @@ export class LoadBroker {
         app: route.key,
         region: machine.spec.region,
         routable: machine.state === 'started' && machine.healthy,
-        coming: machine.state === 'starting' || (machine.state === 'started' && machine.awaitingCheck),
+        coming: machine.state === 'starting' || (machine.state === 'started' && machine.awaitingCheck) || this.waking.has(machine.spec.id),
         load: 0,
         soft: route.service.concurrency.softLimit,
         hard: route.service.concurrency.hardLimit,
@@ -98,8 +182,10 @@ export class LoadBroker {
   }
 
   workerGone(worker: number): void {
+    this.acked.delete(worker);
     this.apply(this.ledger.workerGone(worker));
     this.scheduleOthers();
+    this.checkDrains();
   }
 
   handle(worker: number, message: WorkerMessage): void {
@@ -111,12 +197,16 @@ export class LoadBroker {
           const app = this.ledger.machine(id)?.app;
           if (app !== undefined && this.ledger.queued(app) > 0) apps.add(app);
         }
+        if (message.gen > (this.acked.get(worker) ?? 0)) this.acked.set(worker, message.gen);
         // A waiter held back by slots that looked idle may go elsewhere now the counts are fresh.
         for (const app of apps) this.apply(this.ledger.pump(app));
         this.scheduleOthers();
+        this.checkDrains();
+        if (message.loads.length > 0) this.hooks?.loadChanged(message.loads.map(([key]) => key));
         break;
       }
       case 'want':
+        this.hooks?.wanted(message.app);
         this.apply(this.ledger.want({ worker, seq: message.seq, app: message.app, steering: message.steering, exclude: message.exclude }));
         break;
       case 'cancel':
@@ -138,7 +228,11 @@ export class LoadBroker {
       if (effect.to === 'all') for (const worker of this.io.workers()) this.io.send(worker, effect.msg);
       else this.io.send(effect.to, effect.msg);
     }
-    if (effects.some((effect) => effect.msg.t === 'grant')) this.scheduleOthers();
+    const granted = effects.filter((effect) => effect.msg.t === 'grant').map((effect) => (effect.msg as { machine: string }).machine);
+    if (granted.length > 0) {
+      this.scheduleOthers();
+      this.hooks?.loadChanged(granted);
+    }
     this.scheduleSpills();
   }
 
@@ -178,6 +272,11 @@ export class LoadBroker {
 
 
   close(): void {
+    for (const drain of this.drains) {
+      clearTimeout(drain.timer);
+      drain.resolve(false);
+    }
+    this.drains.clear();
     if (this.othersTimer !== null) clearTimeout(this.othersTimer);
     this.othersTimer = null;
     for (const timer of this.spillTimers.values()) clearTimeout(timer);

@@ -12,6 +12,8 @@ export const REPORT_INTERVAL_MS = 20;
 export interface Waiter {
   granted(target: MachineTarget): void;
   rejected(code: RejectCode): void;
+  /** It now waits for a machine to wake. */
+  waking(): void;
 }
 
 export class LoadChannel implements LoadListener {
@@ -21,6 +23,8 @@ export class LoadChannel implements LoadListener {
   private readonly waiting = new Map<number, { waiter: Waiter; app: ServiceRoute }>();
   private reportTimer: NodeJS.Timeout | null = null;
   private seq = 0;
+  /** The latest machines broadcast applied here, acknowledged in each report. */
+  private gen = 0;
 
   constructor(send: (message: WorkerMessage) => void, routes: ReadonlyMap<string, ServiceRoute>) {
     this.send = send;
@@ -84,6 +88,9 @@ export class LoadChannel implements LoadListener {
       case 'contention':
         this.routes.get(message.app)?.setContended(message.on);
         break;
+      case 'waking':
+        for (const entry of this.waiting.values()) if (entry.app.key === message.app) entry.waiter.waking();
+        break;
     }
   }
 
@@ -115,11 +122,22 @@ export class LoadChannel implements LoadListener {
     return undefined;
   }
 
-  private report(): void {
+  /**
+   * A machines broadcast was applied: report at once, so the primary knows
+   * this worker's load as of that change (it waits for that before it stops
+   * or suspends a machine it took out of rotation).
+   */
+  applied(gen: number): void {
+    this.gen = gen;
+    if (this.reportTimer !== null) clearTimeout(this.reportTimer);
+    this.report(true);
+  }
+
+  private report(always = false): void {
     this.reportTimer = null;
     const loads: [string, number, number][] = [];
     for (const target of this.dirty) loads.push([target.key, target.epoch, target.local]);
     this.dirty.clear();
-    if (loads.length > 0) this.send({ t: 'load', loads });
+    if (loads.length > 0 || always) this.send({ t: 'load', gen: this.gen, loads });
   }
 }

@@ -11,19 +11,21 @@ import type { RejectCode } from '../routing/slot-ledger.ts';
 export type PrimaryMessage =
   | { t: 'config'; config: PerchConfig }
   /** Every machine, and regions in order of closeness (own first). */
-  | { t: 'machines'; machines: MachineView[]; regions: string[] }
+  | { t: 'machines'; gen: number; machines: MachineView[]; regions: string[] }
   /** The load other workers have on each machine: [machine id, load]. */
   | { t: 'others'; loads: [string, number][] }
   | { t: 'grant'; seq: number; machine: string; epoch: number; slots: number }
   | { t: 'reject'; seq: number; code: RejectCode }
   | { t: 'contention'; app: string; on: boolean }
+  /** Requests of the route wait for machines to wake: their bound is now the wake timeout (PM03). */
+  | { t: 'waking'; app: string }
   | { t: 'drain'; deadlineMs: number };
 
 export type WorkerMessage =
   | { t: 'ready'; http: string[] }
   | { t: 'drained'; cut: number }
   /** This worker's load on machines that changed: [machine id, epoch, load]. */
-  | { t: 'load'; loads: [string, number, number][] }
+  | { t: 'load'; gen: number; loads: [string, number, number][] }
   | { t: 'want'; seq: number; app: string; steering: Steering; exclude: string[] | null }
   | { t: 'cancel'; seq: number; app: string }
   | { t: 'release'; machine: string; epoch: number; count: number }

@@ -10,6 +10,7 @@ import { flushLogs, logger } from '../log/logger.ts';
 import { HealthMonitor } from '../checks/monitor.ts';
 import { checksFor } from '../checks/plan.ts';
 import { Fleet } from '../machines/fleet.ts';
+import { Autoscaler } from '../autoscale/autoscaler.ts';
 import { LoadBroker } from './load-broker.ts';
 import { formatAddress } from './worker.ts';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
@@ -53,9 +54,11 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     },
   });
   const health = new HealthMonitor({ onListenerError: (err) => log.error({ err }, 'health listener failed') });
+  const autoscaler = new Autoscaler(config, fleet, broker, log);
+  fleet.drainer = (machine, deadlineMs) => broker.drain(machine.spec.id, deadlineMs);
 
   function machinesMessage(): PrimaryMessage {
-    return { t: 'machines', machines: fleet.views(), regions: broker.regions };
+    return { t: 'machines', gen: broker.nextGen(), machines: fleet.views(), regions: broker.regions };
   }
   // Workers hear of a change before any grant that depends on it.
   function broadcastMachines(): void {
@@ -68,8 +71,10 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     if (from === 'started' && machine.state !== 'started') health.unwatch(machine.spec.id);
     broadcastMachines();
     broker.machineChanged(machine);
-    // Routing waits for the first passing check after each start (at once for a machine without checks).
-    if (machine.state === 'started' && from !== 'started') health.watch(machine);
+    autoscaler.machineChanged(machine);
+    // Routing waits for the first passing check after each start (at once for a machine without
+    // checks); a machine resumed from suspend keeps the verdict it had.
+    if (machine.state === 'started' && from !== 'started') health.watch(machine, { resumed: from === 'suspended' });
   });
   health.on('health', (id, healthy, reason) => {
     const machine = fleet.get(id);
@@ -157,6 +162,7 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
       return;
     }
     shuttingDown = true;
+    autoscaler.stop();
     log.info({ signal }, 'shutting down: draining workers');
     const deadlineMs = config.edge.shutdownTimeoutMs;
     const exited = [...workers.values()].map(
@@ -186,7 +192,8 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   for (let i = 0; i < config.workers; i++) fork();
-  await fleet.startAll();
+  await fleet.startInitial();
+  autoscaler.start();
   machinesSettled = true;
   maybeAnnounce();
 }

@@ -41,6 +41,7 @@ export function runWorker(): void {
       );
     } else if (msg.t === 'machines') {
       state?.updateMachines(msg.machines, msg.regions);
+      state?.channel.applied(msg.gen);
     } else if (msg.t === 'drain') {
       void drainAndExit(state, msg.deadlineMs, log);
     } else {

@@ -9,6 +9,9 @@ import { viewOf, type Machine, type MachineState, type MachineView } from './mac
 import { ProcessDriver } from './process-driver.ts';
 import { StaticDriver } from './static-driver.ts';
 
+/** How long a machine being suspended may take to drain before the suspend is abandoned. */
+export const SUSPEND_DRAIN_MS = 2_000;
+
 export interface FleetEvents {
   change: [machine: Machine, from: MachineState];
 }
@@ -21,9 +24,12 @@ export class Fleet extends EventEmitter<FleetEvents> {
   /** The transition under way per machine, so concurrent asks share one. */
   private readonly pending = new Map<string, Promise<void>>();
 
+  private readonly apps: readonly AppConfig[];
+
   constructor(config: PerchConfig, log: Logger) {
     super();
     this.log = log;
+    this.apps = config.apps;
     const events: DriverEvents = {
       onUnexpectedExit: (machine, code, signal) => {
         this.log.warn({ machine: machine.spec.id, app: machine.app.name, code, signal }, 'machine exited unexpectedly');
@@ -48,6 +54,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
         pid: null,
         lastExit: null,
         failure: null,
+        failedAt: null,
         updatedAt: new Date().toISOString(),
         epoch: 0,
         healthy: false,
@@ -69,6 +76,13 @@ export class Fleet extends EventEmitter<FleetEvents> {
     return [...this.machines.values()].map(viewOf);
   }
 
+  /**
+   * Takes a machine out of rotation before it is stopped or suspended: set by
+   * the primary to wait until no worker has load on it (true), or until the
+   * deadline passes (false).
+   */
+  drainer: (machine: Machine, deadlineMs: number) => Promise<boolean> = async () => true;
+
   /** Starts (or resumes) a machine; resolves when it is started. Concurrent calls share one start. */
   start(id: string): Promise<void> {
     return this.serialized(id, async (machine) => {
@@ -85,41 +99,68 @@ export class Fleet extends EventEmitter<FleetEvents> {
       try {
         await driver.start(machine, machine.app.limits.wakeTimeoutMs);
         machine.failure = null;
+        machine.failedAt = null;
         this.transition(machine, 'started');
       } catch (err) {
         machine.failure = (err as Error).message;
+        machine.failedAt = Date.now();
         this.transition(machine, 'failed', machine.failure);
         throw err;
       }
     });
   }
 
+  /** Leaves rotation, drains (bounded by the app's kill_timeout), then stops. */
   stop(id: string): Promise<void> {
     return this.serialized(id, async (machine) => {
       if (machine.spec.address !== null) return;
       if (machine.state === 'stopped' || machine.state === 'created' || machine.state === 'failed') return;
+      const wasStarted = machine.state === 'started';
       this.transition(machine, 'stopping');
+      if (wasStarted && !(await this.drainer(machine, machine.app.killTimeoutMs))) {
+        this.log.warn({ machine: id, app: machine.app.name }, 'machine did not drain within kill_timeout; stopping it anyway');
+      }
       await this.driverOf(machine).stop(machine);
       this.transition(machine, 'stopped');
     });
   }
 
-  suspend(id: string): Promise<void> {
+  /** Leaves rotation, drains promptly, then freezes; a machine that does not drain in time goes back to started. */
+  suspend(id: string): Promise<boolean> {
+    let suspended = false;
     return this.serialized(id, async (machine) => {
-      if (machine.state !== 'started') return;
+      if (machine.state !== 'started' || machine.spec.address !== null) return;
       this.transition(machine, 'suspending');
+      if (!(await this.drainer(machine, SUSPEND_DRAIN_MS))) {
+        this.transition(machine, 'started', `suspend abandoned: still busy after ${SUSPEND_DRAIN_MS} ms`);
+        return;
+      }
       try {
         await this.driverOf(machine).suspend(machine);
         this.transition(machine, 'suspended');
+        suspended = true;
       } catch (err) {
         this.transition(machine, 'started', `suspend abandoned: ${(err as Error).message}`);
-        throw err;
       }
-    });
+    }).then(() => suspended);
   }
 
-  async startAll(): Promise<void> {
-    await Promise.allSettled([...this.machines.keys()].map((id) => this.start(id)));
+  /** At startup: every machine, or with autostop on, only min_machines_running of the primary region. */
+  async startInitial(): Promise<void> {
+    const ids: string[] = [];
+    for (const app of this.apps) {
+      const service = app.httpService ?? app.services[0] ?? null;
+      const machines = [...this.machines.values()].filter((machine) => machine.app === app);
+      if (service === null || service.autoStopMachines === 'off') {
+        ids.push(...machines.map((machine) => machine.spec.id));
+        continue;
+      }
+      // Machines perch does not run are always there; of the others, only the minimum.
+      ids.push(...machines.filter((machine) => machine.spec.address !== null).map((machine) => machine.spec.id));
+      const primary = machines.filter((machine) => machine.spec.address === null && machine.spec.region === app.primaryRegion);
+      ids.push(...primary.slice(0, service.minMachinesRunning).map((machine) => machine.spec.id));
+    }
+    await Promise.allSettled(ids.map((id) => this.start(id)));
   }
 
   async stopAll(): Promise<void> {

@@ -32,6 +32,8 @@ export interface Machine {
   lastExit: ExitRecord | null;
   /** Why the last start failed, when state is `failed`. */
   failure: string | null;
+  /** When the last start failed (ms since the epoch). */
+  failedAt: number | null;
   updatedAt: string;
   /** Counts starts; load counted against an older epoch belongs to a process that is gone. */
   epoch: number;

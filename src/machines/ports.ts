@@ -28,7 +28,8 @@ export function releasePort(port: number): void {
 }
 
 /** Resolves once host:port accepts a TCP connection; rejects when `signal` aborts. */
-export async function waitUntilAccepting(host: string, port: number, signal: AbortSignal, pollMs = 20): Promise<void> {
+/** `pollMs` is short: what a wake costs beyond the app's own boot is at most one poll. */
+export async function waitUntilAccepting(host: string, port: number, signal: AbortSignal, pollMs = 5): Promise<void> {
   while (!signal.aborted) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect({ host, port });

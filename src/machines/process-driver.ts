@@ -20,6 +20,8 @@ export class ProcessDriver implements MachineDriver {
   readonly kind = 'process';
   private readonly children = new Map<string, ChildProcess>();
   private readonly stopping = new Set<string>();
+  /** Machines between spawn and accepting connections: an exit then fails the start, it is no crash. */
+  private readonly starting = new Set<string>();
   private readonly events: DriverEvents;
 
   constructor(events: DriverEvents) {
@@ -60,6 +62,7 @@ export class ProcessDriver implements MachineDriver {
     });
     this.children.set(spec.id, child);
     this.stopping.delete(spec.id);
+    this.starting.add(spec.id);
     machine.pid = child.pid ?? null;
     this.forwardOutput(machine, child);
 
@@ -79,6 +82,8 @@ export class ProcessDriver implements MachineDriver {
       killGroup(child, 'SIGKILL');
       const reason = deadline.aborted ? new Error(`did not accept connections within ${timeoutMs} ms`) : err;
       throw reason;
+    } finally {
+      this.starting.delete(spec.id);
     }
   }
 
@@ -113,7 +118,7 @@ export class ProcessDriver implements MachineDriver {
     if (this.children.get(machine.spec.id) !== child) return;
     this.children.delete(machine.spec.id);
     machine.pid = null;
-    const expected = this.stopping.delete(machine.spec.id);
+    const expected = this.stopping.delete(machine.spec.id) || this.starting.has(machine.spec.id);
     machine.lastExit = { code, signal, at: new Date().toISOString(), expected };
     if (!expected) this.events.onUnexpectedExit(machine, code, signal);
   }

@@ -21,12 +21,19 @@ export interface ExchangeHost {
   granted(exchange: Exchange, target: MachineTarget): void;
   /** The primary refused a waiting request. */
   rejected(exchange: Exchange, code: RejectCode): void;
+  /** A waiting request now waits for a machine to wake. */
+  waking(exchange: Exchange): void;
   /** The machine's response began. */
   responded(exchange: Exchange): void;
   /** An attempt failed before any response arrived: try another machine or answer the error. */
   attemptFailed(exchange: Exchange, error: ProxyError): void;
   /** The exchange is over, whatever the outcome: release its load and log it. */
   finished(exchange: Exchange): void;
+}
+
+/** An HTTP/1.1 upgrade (WebSocket, see websocket.ts): makes the exchange that forwards it. */
+export interface UpgradeRequest {
+  exchangeFor(req: ClientRequest, res: ClientResponse, app: ServiceRoute, requestId: string, host: ExchangeHost): Exchange;
 }
 
 const kExchange = Symbol('perch.exchange');
@@ -64,6 +71,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   /** Ticket of a wait at the primary, 0 when not waiting. */
   ticket = 0;
   waitTimer: NodeJS.Timeout | null = null;
+  /** What the wait ends in when its bound passes: the queue's (PR04) or a wake's (PM03). */
+  waitCode: 'PR04' | 'PM03' = 'PR04';
   status = 0;
   bytesOut = 0;
   error: ProxyError | null = null;
@@ -91,6 +100,10 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   rejected(code: RejectCode): void {
     this.ticket = 0;
     this.host.rejected(this, code);
+  }
+
+  waking(): void {
+    this.host.waking(this);
   }
 
   /** Sends the request to `target`, already counted as load there. */

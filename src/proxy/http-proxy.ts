@@ -134,12 +134,23 @@ export class HttpProxy implements ExchangeHost {
     this.fail(exchange, exchange.error !== null && code === 'PR01' ? exchange.error : new ProxyError(code));
   }
 
+  waking(exchange: Exchange): void {
+    if (exchange.done || exchange.waitCode === 'PM03') return;
+    exchange.waitCode = 'PM03';
+    if (exchange.waitTimer !== null) clearTimeout(exchange.waitTimer);
+    const remaining = exchange.app.config.limits.wakeTimeoutMs - (performance.now() - exchange.startedAt);
+    exchange.waitTimer = setTimeout(() => this.waitExpired(exchange), Math.max(0, remaining));
+  }
+
   private waitExpired(exchange: Exchange): void {
     exchange.waitTimer = null;
     if (exchange.done || exchange.ticket === 0) return;
     this.ctx.channel.cancel(exchange.ticket);
     exchange.ticket = 0;
-    this.fail(exchange, new ProxyError('PR04', `waited ${exchange.app.config.limits.queueTimeoutMs} ms for a free machine`));
+    const limits = exchange.app.config.limits;
+    this.fail(exchange, exchange.waitCode === 'PM03'
+      ? new ProxyError('PM03', `no machine woke within ${limits.wakeTimeoutMs} ms`)
+      : new ProxyError('PR04', `waited ${limits.queueTimeoutMs} ms for a free machine`));
   }
 
   responded(exchange: Exchange): void {
