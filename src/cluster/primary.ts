@@ -13,6 +13,7 @@ import { Fleet } from '../machines/fleet.ts';
 import { Autoscaler } from '../autoscale/autoscaler.ts';
 import { LoadBroker } from './load-broker.ts';
 import { formatAddress } from './worker.ts';
+import { generateTicketKeys } from '../tls/server-options.ts';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
 
 const WORKER_ENTRY = fileURLToPath(new URL('./worker-main.ts', import.meta.url));
@@ -26,7 +27,9 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
   const log = logger().child({ role: 'primary' });
   const fleet = new Fleet(config, log);
   const workers = new Map<number, Worker>();
-  const readyAddresses = new Map<number, string[]>();
+  const readyAddresses = new Map<number, { http: string[]; https: string[] }>();
+  // TLS session-ticket keys, made once: every worker (and every replacement) encrypts tickets alike.
+  const ticketKeys = generateTicketKeys().toString('base64');
   const restarts: number[] = [];
   let shuttingDown = false;
   let announced = false;
@@ -55,6 +58,8 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
   });
   const health = new HealthMonitor({ onListenerError: (err) => log.error({ err }, 'health listener failed') });
   const autoscaler = new Autoscaler(config, fleet, broker, log);
+  // The ledger knows every machine from the start, running or not, so a request can wake one.
+  for (const machine of fleet.machines.values()) broker.machineChanged(machine);
   fleet.drainer = (machine, deadlineMs) => broker.drain(machine.spec.id, deadlineMs);
 
   function machinesMessage(): PrimaryMessage {
@@ -69,12 +74,13 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     if (machine.state !== 'started') machine.healthy = false;
     machine.awaitingCheck = machine.state === 'started' && checksFor(machine).some((plan) => plan.scope === 'service');
     if (from === 'started' && machine.state !== 'started') health.unwatch(machine.spec.id);
+    // Routing waits for the first passing check after each start (at once for a machine without
+    // checks); a machine resumed from suspend keeps the verdict it had. Watching first, so the
+    // ledger never sees a started machine as neither healthy nor on its way.
+    if (machine.state === 'started' && from !== 'started') health.watch(machine, { resumed: from === 'suspended' });
     broadcastMachines();
     broker.machineChanged(machine);
     autoscaler.machineChanged(machine);
-    // Routing waits for the first passing check after each start (at once for a machine without
-    // checks); a machine resumed from suspend keeps the verdict it had.
-    if (machine.state === 'started' && from !== 'started') health.watch(machine, { resumed: from === 'suspended' });
   });
   health.on('health', (id, healthy, reason) => {
     const machine = fleet.get(id);
@@ -108,14 +114,14 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     workers.set(worker.id, worker);
     broker.ledger.addWorker(worker.id);
     worker.on('online', () => {
-      send(worker, { t: 'config', config });
+      send(worker, { t: 'config', config, ticketKeys });
       send(worker, machinesMessage());
     });
     worker.on('message', (message: unknown) => {
       if (!isWorkerMessage(message)) return;
       const msg = message as WorkerMessage;
       if (msg.t === 'ready') {
-        readyAddresses.set(worker.id, msg.http);
+        readyAddresses.set(worker.id, { http: msg.http, https: msg.https });
         maybeAnnounce();
       } else if (msg.t !== 'drained') {
         broker.handle(worker.id, msg);
@@ -143,11 +149,13 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
   function maybeAnnounce(): void {
     if (announced || !machinesSettled || readyAddresses.size < config.workers) return;
     announced = true;
-    const http = [...new Set([...readyAddresses.values()].flat())];
+    const http = [...new Set([...readyAddresses.values()].flatMap((ready) => ready.http))];
+    const https = [...new Set([...readyAddresses.values()].flatMap((ready) => ready.https))];
     log.info(
       {
         region: config.region,
         http,
+        https,
         admin: formatAddress(adminAddress),
         pids: { primary: process.pid, workers: [...workers.values()].map((worker) => worker.process.pid) },
         machines: fleet.views().map((machine) => `${machine.id}:${machine.state}`),

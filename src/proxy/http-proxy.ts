@@ -27,6 +27,11 @@ export interface ProxyContext {
   access: Logger;
 }
 
+/** A [[services]] port with the http handler: the port decides the route, not the Host header. */
+export interface PortListenerFacts extends ListenerFacts {
+  route?: ServiceRoute;
+}
+
 export class HttpProxy implements ExchangeHost {
   private readonly ctx: ProxyContext;
   /** Exchanges under way in this worker. */
@@ -57,7 +62,7 @@ export class HttpProxy implements ExchangeHost {
     );
     if (this.draining && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
 
-    const app = ctx.router.route(head.host);
+    const app = (listener as PortListenerFacts).route ?? ctx.router.route(head.host);
     if (app === null) {
       this.answerWithoutApp(req, res, requestId, new ProxyError('PH02', `no app serves host ${head.host ?? '(none)'}`));
       return;

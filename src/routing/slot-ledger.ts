@@ -29,6 +29,11 @@ export interface Want {
 
 export type RejectCode = 'PR01' | 'PR02' | 'PR04';
 
+function forgive(want: Want, machineId: string): void {
+  if (want.exclude === null || !want.exclude.includes(machineId)) return;
+  want.exclude = want.exclude.filter((id) => id !== machineId);
+}
+
 export function keyOf(machine: LedgerMachine): string {
   return machine.key ?? machine.id;
 }
@@ -94,7 +99,11 @@ export class SlotLedger {
     if (entry === undefined || entry.machine.epoch !== machine.epoch) {
       const previous = entry;
       entry = { machine, leased: new Map(), used: new Map(), leasedTotal: 0 };
-      if (previous !== undefined) machine.load = 0;
+      if (previous !== undefined) {
+        machine.load = 0;
+        // Waiters excluded the process that failed them; its successor is a new chance.
+        for (const want of this.queues.get(machine.app) ?? []) forgive(want, machine.id);
+      }
       this.slots.set(key, entry);
     } else {
       const load = entry.machine.load;
@@ -142,6 +151,8 @@ export class SlotLedger {
   want(want: Want): LedgerEffect[] {
     if (this.spillGraceMs > 0) this.spillAt.set(want, this.now() + this.spillGraceMs);
     const candidates = this.appMachines(want.app);
+    // A retry excludes the machines that refused it; one that is no longer running will be a new process when it runs again.
+    for (const machine of candidates) if (!machine.routable) forgive(want, machine.id);
     if (want.steering.forceInstance !== null && !candidates.some((machine) => machine.id === want.steering.forceInstance)) {
       return [{ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR02' } }];
     }

@@ -205,6 +205,15 @@ t.test('queue length bound: the request past it gets PR04 at once', async (t) =>
   t.strictSame(ledger.release(1, 'm', 1, 1), [grant(2, 1, 'm')]);
 });
 
+t.test('a retry excluded a machine that is starting again: it waits for the new process', async (t) => {
+  // The exclude list names the process that refused the request; a machine
+  // that is not running now will be a new process when it runs again.
+  const ledger = newLedger();
+  ledger.setMachine(machine('a', { routable: false, coming: true }));
+  t.strictSame(ledger.want(want(1, 1, { exclude: ['a'] })), [contention('web', true)], 'it waits');
+  t.strictSame(ledger.setMachine(machine('a', { epoch: 2 })), [grant(1, 1, 'a', 2), contention('web', false)], 'and gets the new process');
+});
+
 t.test('queue length 0: no request ever waits', async (t) => {
   const ledger = newLedger({ web: 0 });
   ledger.setMachine(machine('m'));
@@ -220,7 +229,6 @@ const rejections: [name: string, machines: LedgerMachine[], want: Want, code: Re
   ['nothing routable and nothing coming', [machine('a', { routable: false }), machine('b', { routable: false, region: 'ord' })], want(1, 1), 'PR01'],
   ['every routable machine excluded', [machine('a'), machine('b', { routable: false })], want(1, 1, { exclude: ['a'] }), 'PR01'],
   ['force-region without machines', [machine('a')], want(1, 1, { steering: steer({ forceRegions: ['syd'] }) }), 'PR01'],
-  ['the only coming machine is excluded', [machine('a', { routable: false, coming: true })], want(1, 1, { exclude: ['a'] }), 'PR01'],
   [
     'a machine is coming, but not in the forced region',
     [machine('a', { routable: false }), machine('b', { routable: false, coming: true, region: 'ord' })],
