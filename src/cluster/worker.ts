@@ -12,6 +12,7 @@ import { createHttpServer } from '../proxy/http-server.ts';
 import { RequestIds } from '../proxy/request-id.ts';
 import { Upstreams } from '../proxy/upstreams.ts';
 import { routesOf, ServiceRoute } from '../routing/service-route.ts';
+import { ServiceListeners } from '../services/listeners.ts';
 import { LoadChannel } from './load-channel.ts';
 import { HostRouter } from '../routing/host-router.ts';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
@@ -77,6 +78,8 @@ class WorkerState {
   readonly httpRoutes: ServiceRoute[] = [];
   readonly channel: LoadChannel;
   readonly servers: http.Server[] = [];
+  /** Listeners of the apps' [[services]] ports (made in listen()). */
+  services: ServiceListeners | null = null;
   private readonly log: ReturnType<typeof logger>;
 
   constructor(config: PerchConfig, workerId: number, log: ReturnType<typeof logger>) {
@@ -118,6 +121,16 @@ class WorkerState {
       facts.port = String(bound.port);
       addresses.push(formatAddress(bound));
     }
+    this.services = new ServiceListeners({
+      config: this.config,
+      routes: this.routes,
+      channel: this.channel,
+      proxy: this.proxy,
+      access: accessLogger(),
+      log: this.log,
+      serverName: SERVER_NAME,
+    });
+    await this.services.listen();
     return addresses;
   }
 
@@ -157,11 +170,15 @@ async function drainAndExit(state: WorkerState | null, deadlineMs: number, log: 
     state.proxy.draining = true;
     for (const server of state.servers) server.close();
     const deadline = Date.now() + deadlineMs;
-    while (state.proxy.inflight > 0 && Date.now() < deadline) {
+    // [[services]] ports: stop accepting; TCP connections under way may finish within the deadline too.
+    state.services?.stopAccepting();
+    while ((state.proxy.inflight > 0 || (state.services?.active ?? 0) > 0) && Date.now() < deadline) {
+      state.services?.closeIdle();
       for (const server of state.servers) server.closeIdleConnections();
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
     }
     cut = state.proxy.inflight;
+    cut += state.services?.destroyAll() ?? 0;
     for (const server of state.servers) server.closeAllConnections();
     if (cut > 0) log.warn({ cut }, 'drain deadline passed; requests cut');
     await state.upstreams.closeAll();

@@ -23,7 +23,7 @@ import type { AppConfig, HttpsConfig, TlsOptions } from '../config/model.ts';
 import { CertificateFiles, silentLog, type TlsLog } from './cert-files.ts';
 import { LocalCA, type IssuedCert, type LocalCaOptions } from './local-ca.ts';
 import { normalizeServername } from './names.ts';
-import { DEFAULT_TLS, SniPolicy, tlsSitesFrom, versionBounds, type CertSource, type TlsVersion } from './policy.ts';
+import { DEFAULT_TLS, SniPolicy, tlsSitesFrom, versionBounds, type CertSource, type TlsSite, type TlsVersion } from './policy.ts';
 
 const HOUR_MS = 3_600_000;
 /** Longest a timer may wait (setTimeout's limit is about 24.8 days). */
@@ -66,6 +66,8 @@ interface Generation {
   /** Local-CA contexts by certificate name, shared by the names a wildcard covers. */
   caContexts: Map<string, { context: tls.SecureContext; renewAt: number }>;
   defaultCert: IssuedCert | null;
+  /** Policies of listeners that serve one site with their own tls_options ([[services]] ports), made on first use. */
+  sitePolicies: WeakMap<TlsSite, SniPolicy>;
 }
 
 export class CertStore {
@@ -109,6 +111,27 @@ export class CertStore {
     if (name === null) return null;
     const entry = await this.gen.cache.fetch(name);
     return entry?.context ?? null;
+  }
+
+  /**
+   * The secure context for a server name on a listener that serves one site
+   * with options of its own (a [[services]] port with the `tls` handler): the
+   * same certificate files and local CA as the HTTPS listener, but a local-CA
+   * certificate only for that site's hostnames, when `default_self_signed` is
+   * on globally or in the site's `tls_options`. Null: no certificate.
+   */
+  async secureContextForSite(site: TlsSite, servername: string | undefined): Promise<tls.SecureContext | null> {
+    const name = normalizeServername(servername);
+    if (name === null) return null;
+    const gen = this.gen;
+    let policy = gen.sitePolicies.get(site);
+    if (policy === undefined) {
+      policy = new SniPolicy(gen.https.certificates, [site], gen.https.defaultSelfSigned);
+      gen.sitePolicies.set(site, policy);
+    }
+    const source = policy.sourceFor(name);
+    if (source === null) return null;
+    return (await this.resolve(gen, source))?.context ?? null;
   }
 
   /**
@@ -194,7 +217,7 @@ export class CertStore {
         this.emit();
       },
     });
-    gen = { https, policy, files, versions, cache: null as unknown as Generation['cache'], caContexts: new Map(), defaultCert: null };
+    gen = { https, policy, files, versions, cache: null as unknown as Generation['cache'], caContexts: new Map(), defaultCert: null, sitePolicies: new WeakMap() };
     gen.cache = this.newCache(gen);
     try {
       const source = policy.sourceFor(null);
