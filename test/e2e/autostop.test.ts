@@ -151,3 +151,16 @@ t.test('a wake that does not become ready in time: 503 PM03', async (t) => {
   t.match(reply.text, /PM03/);
   t.ok(Date.now() - startedAt < 2_500, 'answered at the wake timeout, not later');
 });
+
+t.test('a suspend that cannot drain promptly is abandoned and the machine stays in service', async (t) => {
+  const perch = await startPerch(t, {
+    apps: { busy: helloApp({ name: 'busy', machines: [['ams', 1]], httpService: 'auto_stop_machines = "off"' }) },
+  });
+  const long = ask(`${perch.origin}/sleep?ms=3500`, { host: 'busy.localhost' });
+  await sleep(200);
+  const suspend = await ask(`${perch.adminOrigin}/v1/apps/busy/machines/busy-ams-1/suspend`, { method: 'POST' });
+  t.equal(json<{ state: string }>(suspend).state, 'started', 'the machine is back in service');
+  t.ok(perch.logs.some((line) => line.msg === 'machine state' && line.from === 'suspending' && line.to === 'started' && /abandoned/.test(String(line.reason))), 'the abandoned suspend is logged');
+  t.equal((await long).status, 200, 'the request in flight finished');
+  t.equal((await ask(`${perch.origin}/`, { host: 'busy.localhost' })).status, 200, 'and new requests are served');
+});
