@@ -48,12 +48,21 @@ type Segment = string | number;
 /** Reports one problem in one file. */
 type Report = (at: Segment[], expected: string, found: string, options?: { warning?: boolean; message?: string }) => void;
 
-function reporter(file: string, problems: ConfigProblem[]): Report {
+/** `dropped`: paths of bad values left out to salvage the file; problems at, above or below them are not reported again. */
+function reporter(file: string, problems: ConfigProblem[], dropped: readonly string[] = []): Report {
   return (at, expected, found, options = {}) => {
-    const problem: ConfigProblem = { severity: options.warning === true ? 'warning' : 'error', file, path: keyPath(at), expected, found };
+    const path = keyPath(at);
+    if (dropped.some((bad) => related(bad, path))) return;
+    const problem: ConfigProblem = { severity: options.warning === true ? 'warning' : 'error', file, path, expected, found };
     if (options.message !== undefined) problem.message = options.message;
     problems.push(problem);
   };
+}
+
+/** Whether one key path is the other, or lies inside it. */
+function related(a: string, b: string): boolean {
+  const inside = (outer: string, inner: string): boolean => inner === outer || inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`);
+  return a === '' || b === '' || inside(a, b) || inside(b, a);
 }
 
 /** Where things came from in an app file, for problems found across files. */
@@ -83,7 +92,8 @@ export function buildConfig(input: BuildInput, env: BuildEnv): LoadResult {
   if (input.perch !== undefined) {
     const validated = validatePerchToml(input.perch, input.perchFile);
     problems.push(...validated.problems);
-    perch = validated.value;
+    // With bad values dropped, the checks across keys still run; the config is refused either way.
+    perch = validated.value ?? validated.salvaged;
   }
   const edge: EdgeDefaults = perch === null ? { region: 'unknown', limits: defaultLimits() } : { region: perch.region, limits: perch.limits };
 
@@ -91,7 +101,8 @@ export function buildConfig(input: BuildInput, env: BuildEnv): LoadResult {
   for (const { file, data } of input.apps) {
     const validated = validateAppToml(data, file);
     problems.push(...validated.problems);
-    if (validated.value !== null) drafts.push(normalizeApp(validated.value, file, edge, reporter(file, problems)));
+    const usable = validated.value ?? validated.salvaged;
+    if (usable !== null) drafts.push(normalizeApp(usable, file, edge, reporter(file, problems, validated.dropped)));
   }
   // A second file with the same app name is reported once, then left out
   // of the other cross-file checks (its hostnames and ids would all clash too).

@@ -357,6 +357,14 @@ const validateLimits = ajv.compile(table({ limits: PerchTomlSchema.properties.li
 export interface Validated<T> {
   /** The data with defaults and conversions applied, or null if it has errors. */
   value: T | null;
+  /**
+   * When it has errors: the data without its bad values, defaults filled in,
+   * so the checks across keys still run and report what else is wrong. Null
+   * when that is not possible (a required key is the bad one). Never config.
+   */
+  salvaged: T | null;
+  /** Key paths of the values dropped to salvage: problems found at or around them are their echoes. */
+  dropped: string[];
   problems: ConfigProblem[];
 }
 
@@ -382,10 +390,40 @@ export function defaultLimits(): PerchLimitsToml {
 }
 
 function run<T>(validate: ReturnType<typeof ajv.compile>, data: unknown, file: string): Validated<T> {
+  const copy = structuredClone(data);
   const ok = validate(data);
-  const problems = ok ? [] : toProblems(validate.errors ?? [], data, file);
+  const errors = validate.errors ?? [];
+  const problems = ok ? [] : toProblems(errors, data, file);
   const hasError = problems.some((p) => p.severity === 'error');
-  return { value: hasError ? null : (data as T), problems };
+  const dropped: string[] = [];
+  const salvaged = hasError ? (salvage(validate, copy, errors, dropped) as T | null) : null;
+  return { value: hasError ? null : (data as T), salvaged, dropped, problems };
+}
+
+const SALVAGE_ROUNDS = 4;
+
+/**
+ * Drops every value ajv complained about (and unknown keys) and validates
+ * again, a few rounds at most. Gives up (null) when a required key or a list
+ * element would have to go: a missing element would shift the positions the
+ * other problems name.
+ */
+function salvage(validate: ReturnType<typeof ajv.compile>, data: unknown, errors: ErrorObject[], dropped: string[]): unknown {
+  for (let round = 0; round < SALVAGE_ROUNDS; round++) {
+    for (const error of errors) {
+      if (error.keyword === 'required') return null;
+      const at = segmentsOf(error.instancePath, data);
+      if (error.keyword === 'additionalProperties') at.push((error.params as { additionalProperty: string }).additionalProperty);
+      const last = at.at(-1);
+      const parent = valueAt(data, at.slice(0, -1));
+      if (last === undefined || typeof last === 'number' || parent === null || typeof parent !== 'object' || Array.isArray(parent)) return null;
+      delete (parent as Record<string, unknown>)[last];
+      if (error.keyword !== 'additionalProperties') dropped.push(keyPath(at));
+    }
+    if (validate(data)) return data;
+    errors = validate.errors ?? [];
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------- ajv errors → problems
