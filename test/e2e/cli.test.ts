@@ -41,7 +41,8 @@ t.test('perch check lists every problem with file, key path, expected and found;
   t.match(line('http_service.force_https'), /^error .*expected true or false, found "yes"/, 'a wrong type');
   t.match(line('http_service.concurrency.hard_limit'), /^error .*soft_limit/, 'and, despite those, a check across keys: hard_limit below soft_limit');
   t.match(line('mystery'), /^warning .*unknown key "mystery"/, 'an unknown key is a warning');
-  t.match(result.stdout, /3 errors, 1 warning/, 'a summary');
+  t.match(line('machines'), /^warning .*at least one \[\[machines\]\] block/, 'an app without machines is warned about');
+  t.match(result.stdout, /3 errors, 2 warnings: the config is refused/, 'a summary');
 });
 
 t.test('perch start refuses a bad config before anything starts', async (t) => {
