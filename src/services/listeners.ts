@@ -30,6 +30,8 @@ export interface ServiceListenersOptions {
   serverName: string;
   /** The worker's certificate store, when it has one; else one is opened for the ports that need it. */
   certStore?: CertStore;
+  /** Session-ticket keys shared by every worker (48 bytes), so a resumed TLS session may land on any of them. */
+  ticketKeys?: Buffer;
   /** WebSocket upgrades on HTTP ports go here (the worker's tunnels, src/proxy/websocket.ts); without it they are plain requests. */
   tunnels?: UpgradeListeners;
 }
@@ -127,7 +129,7 @@ export class ServiceListeners {
       }
       case 'tls': {
         const tcp = this.tcpPort(port, route);
-        const server = tls.createServer({ ...tlsOptions!.options, allowHalfOpen: true, handshakeTimeout: edge.requestHeadTimeoutMs });
+        const server = tls.createServer({ ...tlsOptions!.options, ...this.ticketKeys(), allowHalfOpen: true, handshakeTimeout: edge.requestHeadTimeoutMs });
         server.on('secureConnection', (socket: tls.TLSSocket) => new TcpForward(socket, tcp).start());
         this.quietTlsErrors(server, port);
         this.stopFollowing.push(tlsOptions!.follow(server));
@@ -144,6 +146,7 @@ export class ServiceListeners {
       case 'https': {
         const server = http2.createSecureServer({
           ...tlsOptions!.options,
+          ...this.ticketKeys(),
           allowHTTP1: true,
           handshakeTimeout: edge.requestHeadTimeoutMs,
           settings: { maxHeaderListSize: edge.requestHeadBytes },
@@ -156,12 +159,22 @@ export class ServiceListeners {
         // HTTP/2 sessions idle this long are closed (Node destroys them when nobody listens to 'timeout').
         server.setTimeout(port.idleTimeoutMs);
         server.on('sessionError', () => {});
+        // HTTP/1.1 parse errors are answered like on the plain port; anything else just closes that connection.
+        server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+          const code = err.code ?? '';
+          if (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT') answerClientError(err, socket, this.options.log, this.options.serverName);
+          else socket.destroy();
+        });
         this.quietTlsErrors(server, port);
         this.trackSockets(server);
         this.stopFollowing.push(tlsOptions!.follow(server as unknown as tls.Server));
         return server;
       }
     }
+  }
+
+  private ticketKeys(): { ticketKeys?: Buffer } {
+    return this.options.ticketKeys === undefined ? {} : { ticketKeys: this.options.ticketKeys };
   }
 
   private tcpPort(port: PortPlan, route: ServiceRoute): TcpPort {

@@ -173,6 +173,8 @@ export class TcpForward implements Waiter {
   private onConnect(upstream: net.Socket): void {
     if (upstream !== this.upstream || this.done) return;
     this.connected = true;
+    // Earlier attempts' failures are not this connection's outcome.
+    this.error = null;
     upstream.setTimeout(0);
     if (this.waitTimer !== null) {
       clearTimeout(this.waitTimer);

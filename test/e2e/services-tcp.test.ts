@@ -8,7 +8,7 @@ import { sleep } from '../support/http.ts';
 import { startPerch } from '../support/perch.ts';
 import { closed, connect, connectionLog, echoApp, freePorts, readLine, readToEnd, TCP_ECHO } from '../services/support.ts';
 
-const base = await freePorts(10);
+const base = await freePorts(11);
 const RAW = base;
 const RANGE_START = base + 1;
 const RANGE_END = base + 3;
@@ -19,6 +19,7 @@ const DOWN = base + 6;
 const CLOSED = base + 7;
 const UDP = base + 8;
 const IDLE = base + 9;
+const RETRY = base + 10;
 
 const perch = await startPerch(t, {
   workers: 2,
@@ -42,6 +43,24 @@ const perch = await startPerch(t, {
       '[[machines]]',
       'region = "ams"',
       `address = "127.0.0.1:${CLOSED}"`,
+      '',
+    ].join('\n'),
+    // Its own-region machine refuses connections; the one in fra echoes.
+    retry: [
+      'app = "retry"',
+      'primary_region = "ams"',
+      '[processes]',
+      `app = ${JSON.stringify(`node ${TCP_ECHO}`)}`,
+      '[[services]]',
+      'internal_port = 7000',
+      '[[services.ports]]',
+      `port = ${RETRY}`,
+      '[[machines]]',
+      'region = "ams"',
+      `address = "127.0.0.1:${CLOSED}"`,
+      '[[machines]]',
+      'region = "fra"',
+      'count = 1',
       '',
     ].join('\n'),
     dns: [
@@ -139,13 +158,29 @@ t.test('no machine to take the connection: it is closed, and the log says why', 
   t.comment(`logged: ${JSON.stringify(log)}`);
 });
 
+t.test('a machine that refuses the connection: the next one takes it, and the refusing one leaves rotation', async (t) => {
+  const clientPorts: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const socket = await connect(RETRY);
+    clientPorts.push(socket.localPort!);
+    socket.write(`try ${i}\n`);
+    t.equal(await readLine(socket), `try ${i}`, `connection ${i} is served`);
+    socket.end();
+    await closed(socket);
+  }
+  const logs = await Promise.all(clientPorts.map((port) => connectionLog(perch, port)));
+  for (const log of logs) t.match(log, { machine: 'retry-fra-1', code: null });
+  t.equal(logs[0]!.attempts, 2, 'the first connection was refused in ams, then served in fra');
+  t.ok(logs.slice(2).some((log) => log.attempts === 1), 'after passive failures, straight to fra');
+});
+
 t.test('UDP ports are left out with a warning; perch keeps serving the others', async (t) => {
   const warnings = perch.logs.filter((line) => line.level === 'warn' && line.app === 'dns' && /UDP services are not supported/.test(String(line.msg)));
   t.equal(warnings.length, 2, 'each worker says so');
   t.match(warnings[0], { route: 'dns#0', ports: String(UDP) });
   const lines = perch.logs.filter((line) => line.msg === 'service ports listening');
   t.equal(lines.length, 2, 'both workers listen on the service ports');
-  t.match(lines[0], { ports: 8, kinds: { tcp: 8 } });
+  t.match(lines[0], { ports: 9, kinds: { tcp: 9 } });
 });
 
 t.test('a connection with no byte either way for the idle timeout is closed', async (t) => {
