@@ -9,7 +9,8 @@ import type { RejectCode } from '../routing/slot-ledger.ts';
 // its [[services]]: see routeKey) and `machine` a machine within a route
 // (see targetKey): load is counted per route.
 export type PrimaryMessage =
-  | { t: 'config'; config: PerchConfig }
+  /** `ticketKeys`: TLS session-ticket keys (base64) shared by every worker, so a resumed session may land on any. */
+  | { t: 'config'; config: PerchConfig; ticketKeys: string }
   /** Every machine, and regions in order of closeness (own first). */
   | { t: 'machines'; gen: number; machines: MachineView[]; regions: string[] }
   /** The load other workers have on each machine: [machine id, load]. */
@@ -22,7 +23,7 @@ export type PrimaryMessage =
   | { t: 'drain'; deadlineMs: number };
 
 export type WorkerMessage =
-  | { t: 'ready'; http: string[] }
+  | { t: 'ready'; http: string[]; https: string[] }
   | { t: 'drained'; cut: number }
   /** This worker's load on machines that changed: [machine id, epoch, load]. */
   | { t: 'load'; gen: number; loads: [string, number, number][] }

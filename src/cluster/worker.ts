@@ -2,6 +2,7 @@
 // its config and every machine change from the primary, and drains when told.
 import cluster from 'node:cluster';
 import type http from 'node:http';
+import type http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { HttpOptions, ListenAddress, PerchConfig } from '../config/model.ts';
 import { accessLogger, flushLogs, logger } from '../log/logger.ts';
@@ -9,6 +10,10 @@ import type { MachineView } from '../machines/machine.ts';
 import type { ListenerFacts, ResponsePolicy } from '../proxy/headers.ts';
 import { HttpProxy } from '../proxy/http-proxy.ts';
 import { createHttpServer } from '../proxy/http-server.ts';
+import { closeAllHttps, closeIdleHttps, createHttpsServer } from '../proxy/https-server.ts';
+import { Tunnels } from '../proxy/websocket.ts';
+import { CertStore } from '../tls/cert-store.ts';
+import { followStore, tlsServerOptions } from '../tls/server-options.ts';
 import { RequestIds } from '../proxy/request-id.ts';
 import { Upstreams } from '../proxy/upstreams.ts';
 import { routesOf, ServiceRoute } from '../routing/service-route.ts';
@@ -19,6 +24,7 @@ import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './mes
 
 const SERVER_NAME = 'perch';
 const DRAIN_POLL_MS = 25;
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 export function runWorker(): void {
   const workerId = cluster.worker?.id ?? 0;
@@ -32,9 +38,9 @@ export function runWorker(): void {
     if (!isPrimaryMessage(message)) return;
     const msg = message as PrimaryMessage;
     if (msg.t === 'config') {
-      state = new WorkerState(msg.config, workerId, log);
+      state = new WorkerState(msg.config, workerId, log, Buffer.from(msg.ticketKeys, 'base64'));
       state.listen().then(
-        (addresses) => send({ t: 'ready', http: addresses }),
+        (addresses) => send({ t: 'ready', ...addresses }),
         (err) => {
           log.error({ err }, 'worker could not listen');
           process.exit(1);
@@ -55,12 +61,15 @@ export function runWorker(): void {
   });
 }
 
-function responsePolicy(options: HttpOptions | null): ResponsePolicy {
+function responsePolicy(options: HttpOptions | null, forceHttps: boolean): ResponsePolicy {
   return {
     pristine: options?.pristine ?? false,
     set: Object.entries(options?.responseHeaders ?? {}),
     serverName: SERVER_NAME,
     viaName: SERVER_NAME,
+    forceHttps,
+    h2Backend: options?.h2Backend ?? false,
+    idleTimeoutMs: options?.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
   };
 }
 
@@ -78,13 +87,22 @@ class WorkerState {
   readonly httpRoutes: ServiceRoute[] = [];
   readonly channel: LoadChannel;
   readonly servers: http.Server[] = [];
+  readonly httpsServers: http2.Http2SecureServer[] = [];
+  /** WebSocket tunnels of both kinds of listener. */
+  readonly tunnels: Tunnels;
+  /** Certificates for TLS listeners (made in listen() when any listener terminates TLS). */
+  certStore: CertStore | null = null;
+  /** Session-ticket keys shared by every worker. */
+  readonly ticketKeys: Buffer;
   /** Listeners of the apps' [[services]] ports (made in listen()). */
   services: ServiceListeners | null = null;
   private readonly log: ReturnType<typeof logger>;
 
-  constructor(config: PerchConfig, workerId: number, log: ReturnType<typeof logger>) {
+  constructor(config: PerchConfig, workerId: number, log: ReturnType<typeof logger>, ticketKeys: Buffer) {
     this.config = config;
     this.log = log;
+    this.ticketKeys = ticketKeys;
+    this.tunnels = new Tunnels(this.upstreams);
     this.channel = new LoadChannel(send, this.routes);
     const entries: [string, ServiceRoute][] = [];
     for (const spec of routesOf(config)) {
@@ -92,7 +110,8 @@ class WorkerState {
       const isHttpService = spec.service === http;
       // A [[services]] entry answers HTTP with the options of its first port that has the http handler.
       const options = isHttpService ? http!.httpOptions : (spec.app.services[spec.index!]!.ports.find((port) => port.handlers.includes('http'))?.httpOptions ?? null);
-      const route = new ServiceRoute(spec.key, spec.app, spec.service, responsePolicy(options), this.channel);
+      const forceHttps = isHttpService ? http!.forceHttps : (spec.app.services[spec.index!]!.ports.find((port) => port.handlers.includes('http'))?.forceHttps ?? false);
+      const route = new ServiceRoute(spec.key, spec.app, spec.service, responsePolicy(options, forceHttps), this.channel);
       this.routes.set(route.key, route);
       if (!isHttpService) continue;
       this.httpRoutes.push(route);
@@ -110,16 +129,19 @@ class WorkerState {
     });
   }
 
-  async listen(): Promise<string[]> {
-    const idleTimeoutMs = Math.max(60_000, ...this.httpRoutes.map((route) => route.config.httpService!.httpOptions.idleTimeoutMs));
-    const addresses: string[] = [];
+  async listen(): Promise<{ http: string[]; https: string[] }> {
+    const idleTimeoutMs = Math.max(DEFAULT_IDLE_TIMEOUT_MS, ...this.httpRoutes.map((route) => route.config.httpService!.httpOptions.idleTimeoutMs));
+    // HTTPS first: force_https redirects name its port.
+    const https = await this.listenHttps(idleTimeoutMs);
+    const httpsPort = https.length === 0 ? 443 : Number(https[0]!.slice(https[0]!.lastIndexOf(':') + 1));
+    const http: string[] = [];
     for (const address of this.config.http.listen) {
-      const facts: ListenerFacts = { proto: 'http', port: String(address.port) };
-      const server = createHttpServer(this.proxy, facts, this.config.edge, idleTimeoutMs, this.log, SERVER_NAME);
+      const facts: ListenerFacts = { proto: 'http', port: String(address.port), httpsPortSuffix: httpsPort === 443 ? '' : `:${httpsPort}` };
+      const server = createHttpServer(this.proxy, facts, this.config.edge, idleTimeoutMs, this.log, SERVER_NAME, this.tunnels);
       this.servers.push(server);
       const bound = await listenOn(server, address);
       facts.port = String(bound.port);
-      addresses.push(formatAddress(bound));
+      http.push(formatAddress(bound));
     }
     this.services = new ServiceListeners({
       config: this.config,
@@ -131,21 +153,55 @@ class WorkerState {
       serverName: SERVER_NAME,
     });
     await this.services.listen();
+    return { http, https };
+  }
+
+  private async listenHttps(idleTimeoutMs: number): Promise<string[]> {
+    const config = this.config;
+    const terminatesTls = config.apps.some((app) => app.services.some((service) => service.ports.some((port) => port.handlers.includes('tls'))));
+    if (config.https.listen.length === 0 && !terminatesTls) return [];
+    const store = await CertStore.create({ https: config.https, apps: config.apps, log: this.log });
+    this.certStore = store;
+    const addresses: string[] = [];
+    for (const address of config.https.listen) {
+      const facts: ListenerFacts = { proto: 'https', port: String(address.port) };
+      const tlsInput = { ticketKeys: this.ticketKeys, log: this.log };
+      const server = createHttpsServer({
+        proxy: this.proxy,
+        facts,
+        edge: config.edge,
+        idleTimeoutMs,
+        tls: tlsServerOptions(store, tlsInput),
+        tunnels: this.tunnels,
+        log: this.log,
+        serverName: SERVER_NAME,
+      });
+      // A reload or a renewed default certificate reaches the server's default context; SNI contexts follow the store by themselves.
+      followStore(server, store, tlsInput);
+      this.httpsServers.push(server);
+      const bound = await listenOn(server, address);
+      facts.port = String(bound.port);
+      addresses.push(formatAddress(bound));
+    }
     return addresses;
   }
 
   updateMachines(machines: MachineView[], regionOrder: string[]): void {
     const origins = new Set<string>();
     const regions = new Map(regionOrder.map((region, index) => [region, index]));
+    const h2c = new Set<string>();
     for (const route of this.routes.values()) {
       route.regions = regions;
       route.update(machines, this.upstreams, origins);
+      if (route.response.h2Backend) for (const target of route.targets) h2c.add(target.origin);
     }
+    // Before any request of this update makes a pool: the protocol is a property of the pool.
+    this.upstreams.setH2c(h2c);
     this.upstreams.retain(origins);
   }
 }
 
-function listenOn(server: http.Server, address: ListenAddress): Promise<AddressInfo> {
+function listenOn(server: http.Server | http2.Http2SecureServer, address: ListenAddress): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const options = address.host === '' ? { port: address.port } : { host: address.host, port: address.port };
@@ -169,17 +225,24 @@ async function drainAndExit(state: WorkerState | null, deadlineMs: number, log: 
   if (state !== null) {
     state.proxy.draining = true;
     for (const server of state.servers) server.close();
+    // HTTP/2 sessions get GOAWAY: streams under way finish, new ones go elsewhere.
+    for (const server of state.httpsServers) server.close();
+    // A WebSocket cannot move to another process: it is closed now, and its client reconnects.
+    state.tunnels.closeAll();
     const deadline = Date.now() + deadlineMs;
     // [[services]] ports: stop accepting; TCP connections under way may finish within the deadline too.
     state.services?.stopAccepting();
     while ((state.proxy.inflight > 0 || (state.services?.active ?? 0) > 0) && Date.now() < deadline) {
       state.services?.closeIdle();
       for (const server of state.servers) server.closeIdleConnections();
+      for (const server of state.httpsServers) closeIdleHttps(server);
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
     }
     cut = state.proxy.inflight;
     cut += state.services?.destroyAll() ?? 0;
     for (const server of state.servers) server.closeAllConnections();
+    for (const server of state.httpsServers) closeAllHttps(server);
+    state.certStore?.close();
     if (cut > 0) log.warn({ cut }, 'drain deadline passed; requests cut');
     await state.upstreams.closeAll();
   }

@@ -16,11 +16,14 @@
 //   POST /exit?code=       exits the process at once
 //   GET  /status/<code>    answers with that status
 //   GET  /hop              a response carrying hop-by-hop headers and two cookies
+//   GET  /ws (WebSocket)   echoes every message; "!headers" answers the upgrade request's
+//                          headers (JSON), "!machine" the machine id, "!close" closes (1000)
 //
 // Environment: PORT (default 8080), HOST (default 0.0.0.0), FLY_MACHINE_ID,
 // FLY_REGION, HELLO_START_DELAY_MS (wait before listening, to look like a slow boot).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 const machine = process.env.FLY_MACHINE_ID ?? 'local';
 const region = process.env.FLY_REGION ?? 'local';
@@ -159,10 +162,29 @@ const server = http.createServer((req, res) => {
   }
 });
 
+const sockets = new WebSocketServer({ noServer: true });
+sockets.on('connection', (socket: WebSocket, req: http.IncomingMessage) => {
+  socket.on('message', (data, isBinary) => {
+    const text = isBinary ? null : data.toString();
+    if (text === '!headers') socket.send(JSON.stringify({ machine, headers: req.headers }));
+    else if (text === '!machine') socket.send(machine);
+    else if (text === '!close') socket.close(1000, 'bye');
+    else socket.send(data, { binary: isBinary });
+  });
+});
+server.on('upgrade', (req, socket, head) => {
+  if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') {
+    socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    return;
+  }
+  sockets.handleUpgrade(req, socket, head, (ws) => sockets.emit('connection', ws, req));
+});
+
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 70_000;
 
 function stop(): void {
+  for (const socket of sockets.clients) socket.close(1001, 'going away');
   server.close(() => process.exit(0));
   server.closeIdleConnections();
   setTimeout(() => process.exit(0), 2000).unref();

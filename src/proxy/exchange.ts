@@ -134,7 +134,17 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.responseStarted = true;
     this.status = statusCode;
     this.host.responded(this);
-    this.res.writeHead(statusCode, clientResponseHeaders(headers, this.app.response, this.requestId, this.httpVersion));
+    const list = clientResponseHeaders(headers, this.app.response, this.requestId, this.httpVersion);
+    if (this.httpVersion === '2' && headers['grpc-status'] !== undefined) {
+      // A gRPC "trailers-only" response: its status is in a head that ends the stream, and
+      // clients read it as trailers only then. The head is held until the response ends
+      // (res.end() sends it with END_STREAM); a body, if one came, would send it first.
+      const res = this.res;
+      res.statusCode = statusCode;
+      for (let i = 0; i < list.length; i += 2) res.appendHeader(list[i]!, list[i + 1]!);
+      return;
+    }
+    this.res.writeHead(statusCode, list);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

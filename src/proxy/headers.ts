@@ -17,6 +17,7 @@ const PREFER_REGION = 7;
 const FORCE_REGION = 8;
 const PREFER_INSTANCE = 9;
 const FORCE_INSTANCE = 10;
+const TE = 11;
 
 const requestActions = new Map<string, number>([
   // Hop-by-hop (RFC 9110 §7.6.1) and connection-specific headers.
@@ -24,7 +25,8 @@ const requestActions = new Map<string, number>([
   ['keep-alive', DROP],
   ['proxy-connection', DROP],
   ['transfer-encoding', BODY],
-  ['te', DROP],
+  // Hop-by-hop too; `te: trailers` is passed on to h2 machines only (see ForwardedHead.teTrailers).
+  ['te', TE],
   ['trailer', DROP],
   ['upgrade', DROP],
   ['http2-settings', DROP],
@@ -75,6 +77,11 @@ const STEERING_FIELDS: (keyof SteeringHeaders)[] = ['preferRegion', 'forceRegion
 export interface ListenerFacts {
   proto: 'http' | 'https';
   port: string;
+  /**
+   * Plain-HTTP listeners: what follows the host in a force_https redirect,
+   * "" for port 443, else ":<port>" of perch's HTTPS listener.
+   */
+  httpsPortSuffix?: string;
 }
 
 /** Per-request facts about the client. */
@@ -88,8 +95,10 @@ export interface ClientFacts {
 export interface ForwardedHead extends SteeringHeaders {
   headers: string[];
   host: string | undefined;
-  /** The request says it carries a body (Content-Length or Transfer-Encoding). */
+  /** The request says it carries a body (Content-Length or Transfer-Encoding; for HTTP/2, no END_STREAM on its head). */
   hasBody: boolean;
+  /** The client sent `TE: trailers` (gRPC does): passed on to machines that speak HTTP/2, where it is legal. */
+  teTrailers: boolean;
 }
 
 /**
@@ -102,6 +111,7 @@ export function forwardedRequestHeaders(raw: string[], listener: ListenerFacts, 
   let via: string | undefined;
   let host: string | undefined;
   let hasBody = false;
+  let teTrailers = false;
   let connectionTokens: string | undefined;
   let steering: SteeringHeaders | undefined;
 
@@ -137,6 +147,9 @@ export function forwardedRequestHeaders(raw: string[], listener: ListenerFacts, 
         steering ??= {};
         steering[STEERING_FIELDS[action - PREFER_REGION]!] = value;
         break;
+      case TE:
+        if (value.includes('trailers')) teTrailers = true;
+        break;
       case CONNECTION:
         if (value.length > 10 || (value !== 'keep-alive' && value !== 'close' && value !== 'Keep-Alive' && value !== 'Close')) {
           connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`;
@@ -157,7 +170,7 @@ export function forwardedRequestHeaders(raw: string[], listener: ListenerFacts, 
     'fly-request-id', client.requestId,
   );
 
-  const head: ForwardedHead = { headers: connectionTokens === undefined ? out : withoutNamed(out, connectionTokens), host, hasBody };
+  const head: ForwardedHead = { headers: connectionTokens === undefined ? out : withoutNamed(out, connectionTokens), host, hasBody, teTrailers };
   if (steering !== undefined) Object.assign(head, steering);
   return head;
 }
@@ -181,13 +194,22 @@ function withoutNamed(headers: string[], tokens: string): string[] {
 
 const responseDrops = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'http2-settings']);
 
-/** The fixed part of response rewriting for one app, computed at config load. */
+/**
+ * The fixed HTTP behaviour of one route, computed at config load: how its
+ * responses are rewritten, and the few request-side facts the pipeline reads.
+ */
 export interface ResponsePolicy {
   pristine: boolean;
   /** [name, value] pairs to set; values null mean remove. */
   set: [string, string | null][];
   serverName: string;
   viaName: string;
+  /** Plain-HTTP requests are redirected to HTTPS (force_https). */
+  forceHttps: boolean;
+  /** The machines speak HTTP/2 cleartext with prior knowledge (http_options.h2_backend). */
+  h2Backend: boolean;
+  /** Client idle bound (http_options.idle_timeout); also the idle bound of a WebSocket tunnel. */
+  idleTimeoutMs: number;
 }
 
 /** Builds the client response headers as a flat list from undici's parsed headers. */

@@ -2,6 +2,7 @@
 //   head → route to app → steer → choose a machine (here, or wait for the
 //   primary) → forward → respond → release and log.
 // Later phases (force_https, waking, compression, fly-replay) slot in here.
+import type { Http2ServerRequest } from 'node:http2';
 import type { LoadChannel } from '../cluster/load-channel.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ServiceRoute, MachineTarget } from '../routing/service-route.ts';
@@ -10,7 +11,7 @@ import type { RejectCode } from '../routing/slot-ledger.ts';
 import { hasSteering, parseSteering } from '../routing/steering.ts';
 import { pin, unpin, usablePin, type PinnableConnection } from './connection-pin.ts';
 import { ProxyError, ERROR_CODES } from './errors.ts';
-import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost } from './exchange.ts';
+import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost, type UpgradeRequest } from './exchange.ts';
 import { forwardedRequestHeaders, type ListenerFacts } from './headers.ts';
 import type { RequestIds } from './request-id.ts';
 
@@ -50,7 +51,8 @@ export class HttpProxy implements ExchangeHost {
     return (req, res) => this.handle(req, res, listener);
   }
 
-  handle(req: ClientRequest, res: ClientResponse, listener: ListenerFacts): void {
+  /** One request; `upgrade` when it asks for a WebSocket (see websocket.ts). */
+  handle(req: ClientRequest, res: ClientResponse, listener: ListenerFacts, upgrade: UpgradeRequest | null = null): void {
     const ctx = this.ctx;
     const requestId = ctx.requestIds.next();
     const head = forwardedRequestHeaders(
@@ -60,7 +62,12 @@ export class HttpProxy implements ExchangeHost {
       ctx.region,
       ctx.viaName,
     );
-    if (this.draining && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
+    if (req.httpVersionMajor === 2) {
+      // An HTTP/2 request has a body unless its head ended the stream; it need not say how long.
+      head.hasBody = !(req as unknown as Http2ServerRequest).stream.endAfterHeaders;
+    } else if (this.draining) {
+      res.shouldKeepAlive = false;
+    }
 
     const app = (listener as PortListenerFacts).route ?? ctx.router.route(head.host);
     if (app === null) {
@@ -68,7 +75,14 @@ export class HttpProxy implements ExchangeHost {
       return;
     }
 
-    const exchange = new Exchange(req, res, app, requestId, this);
+    if (listener.proto === 'http' && app.response.forceHttps) {
+      this.redirectToHttps(req, res, app, head.host, listener, requestId);
+      return;
+    }
+    // TE is hop-by-hop; an HTTP/2 machine may be told the client takes trailers (gRPC needs it).
+    if (head.teTrailers && app.response.h2Backend) head.headers.push('te', 'trailers');
+
+    const exchange = upgrade === null ? new Exchange(req, res, app, requestId, this) : upgrade.exchangeFor(req, res, app, requestId, this);
     this.inflight++;
     exchange.head = head;
     const path = forwardPath(req.url);
@@ -229,6 +243,22 @@ export class HttpProxy implements ExchangeHost {
     }, 'request');
   }
 
+  /** force_https: a plain-HTTP request is sent to the same host and path on perch's HTTPS listener. */
+  private redirectToHttps(req: ClientRequest, res: ClientResponse, app: ServiceRoute, host: string | undefined, listener: ListenerFacts, requestId: string): void {
+    const path = forwardPath(req.url) ?? '/';
+    const location = `https://${redirectHost(host, app)}${listener.httpsPortSuffix ?? ''}${path === '*' ? '/' : path}`;
+    const body = `Moved to ${location}\n`;
+    res.writeHead(301, {
+      'location': location,
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'server': this.ctx.serverName,
+      'fly-request-id': requestId,
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    this.ctx.access.info({ request_id: requestId, app: app.config.name, method: req.method, path, status: 301, code: null, redirect: location }, 'request');
+  }
+
   private answerWithoutApp(req: ClientRequest, res: ClientResponse, requestId: string, error: ProxyError): void {
     writeError(res, error, requestId, this.ctx.serverName);
     this.ctx.access.info({ request_id: requestId, app: null, method: req.method, path: req.url, host: req.headers.host ?? null, status: error.status, code: error.code, error: error.message }, 'request');
@@ -240,6 +270,18 @@ function connectionOf(req: ClientRequest): PinnableConnection {
   const stream = (req as { stream?: { session?: PinnableConnection } }).stream;
   return stream?.session ?? (req.socket as unknown as PinnableConnection);
 }
+
+/** A host name as sent (`Host` or `:authority`) without its port; the app's own name when it is missing or odd. */
+function redirectHost(host: string | undefined, app: ServiceRoute): string {
+  if (host !== undefined && HOST_WITH_PORT.test(host)) {
+    if (host.charCodeAt(0) === 91 /* [ */) return host.slice(0, host.indexOf(']') + 1);
+    const colon = host.indexOf(':');
+    return colon === -1 ? host : host.slice(0, colon);
+  }
+  return app.config.hostnames.find((name) => !name.startsWith('*')) ?? `${app.config.name}.localhost`;
+}
+
+const HOST_WITH_PORT = /^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
 
 /** The client address as the machine should see it: IPv4-mapped IPv6 shown as IPv4. */
 function clientIp(req: ClientRequest): string {

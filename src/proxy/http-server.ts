@@ -8,9 +8,13 @@ import type { Logger } from '../log/logger.ts';
 import { ProxyError } from './errors.ts';
 import type { ListenerFacts } from './headers.ts';
 import type { HttpProxy } from './http-proxy.ts';
+import { isWebSocketUpgrade, type Tunnels } from './websocket.ts';
 
-/** `facts.port` may be updated once the server listens (a configured port 0). */
-export function createHttpServer(proxy: HttpProxy, facts: ListenerFacts, edge: EdgeLimits, idleTimeoutMs: number, log: Logger, serverName: string): http.Server {
+/**
+ * `facts.port` may be updated once the server listens (a configured port 0).
+ * With `tunnels`, WebSocket upgrades are forwarded (other upgrades are served as plain requests).
+ */
+export function createHttpServer(proxy: HttpProxy, facts: ListenerFacts, edge: EdgeLimits, idleTimeoutMs: number, log: Logger, serverName: string, tunnels?: Tunnels): http.Server {
   const server = http.createServer({
     maxHeaderSize: edge.requestHeadBytes,
     headersTimeout: edge.requestHeadTimeoutMs,
@@ -21,9 +25,11 @@ export function createHttpServer(proxy: HttpProxy, facts: ListenerFacts, edge: E
     keepAliveTimeout: idleTimeoutMs,
     requireHostHeader: true,
     noDelay: true,
+    shouldUpgradeCallback: tunnels === undefined ? () => false : isWebSocketUpgrade,
   });
   const handler = proxy.handlerFor(facts);
   server.on('request', handler);
+  if (tunnels !== undefined) server.on('upgrade', tunnels.listenerFor(proxy, facts));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, log, serverName));
   return server;
 }

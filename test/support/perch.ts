@@ -1,7 +1,7 @@
 // Starts a real perch (primary + workers) on a config written for the test,
 // in front of real machine processes, and stops everything it started.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -27,6 +27,12 @@ export interface PerchOptions {
   files?: Record<string, string>;
   /** How long to wait for "perch ready". */
   readyTimeoutMs?: number;
+  /**
+   * An HTTPS listener on 127.0.0.1:0 with the local CA in `<dir>/ca`
+   * (default_self_signed on unless said otherwise); `toml` is added inside [https]
+   * (e.g. [[https.certificates]] blocks, paths relative to perch.toml).
+   */
+  https?: boolean | { defaultSelfSigned?: boolean; toml?: string };
 }
 
 export interface TeardownHost {
@@ -76,6 +82,20 @@ export class Perch {
 
   get origin(): string {
     return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  get httpsPort(): number {
+    const https = (this.ready?.https as string[])[0]!;
+    return Number(https.slice(https.lastIndexOf(':') + 1));
+  }
+
+  get httpsOrigin(): string {
+    return `https://127.0.0.1:${this.httpsPort}`;
+  }
+
+  /** The local CA's certificate (PEM), for clients to verify perch's generated certificates with. */
+  caPem(): string {
+    return readFileSync(path.join(this.dir, 'ca', 'ca.pem'), 'utf8');
   }
 
   get adminOrigin(): string {
@@ -180,7 +200,7 @@ export function writeConfig(options: PerchOptions): string {
     'listen = ["127.0.0.1:0"]',
     '',
     '[https]',
-    'listen = []',
+    ...httpsToml(options.https),
     '',
     '[admin]',
     'listen = "127.0.0.1:0"',
@@ -193,6 +213,17 @@ export function writeConfig(options: PerchOptions): string {
     writeFileSync(path.join(dir, name), content);
   }
   return dir;
+}
+
+function httpsToml(https: PerchOptions['https']): string[] {
+  if (https === undefined || https === false) return ['listen = []'];
+  const options = https === true ? {} : https;
+  return [
+    'listen = ["127.0.0.1:0"]',
+    `default_self_signed = ${options.defaultSelfSigned ?? true}`,
+    'ca_dir = "ca"',
+    options.toml ?? '',
+  ];
 }
 
 /** Starts perch on a generated config; the test's teardown stops it (and removes the config). */
