@@ -151,6 +151,9 @@ class WorkerState {
       access: accessLogger(),
       log: this.log,
       serverName: SERVER_NAME,
+      certStore: this.certStore ?? undefined,
+      ticketKeys: this.ticketKeys,
+      tunnels: this.tunnels,
     });
     await this.services.listen();
     return { http, https };
