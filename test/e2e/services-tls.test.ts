@@ -7,6 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import t from 'tap';
+import type { ClientOptions } from 'ws';
+import { openSocket } from '../support/clients.ts';
 import { ask, json } from '../support/http.ts';
 import { HELLO, startPerch } from '../support/perch.ts';
 import { closed, echoApp, freePorts, readLine, readToEnd } from '../services/support.ts';
@@ -169,6 +171,24 @@ t.test('tls+http: HTTP/1.1 and HTTP/2 by ALPN', async (t) => {
   t.match(raw, /^HTTP\/1\.1 200/);
   t.match(raw, /"x-forwarded-proto":"https"/);
   socket.destroy();
+});
+
+t.test('WebSockets on http and tls+http ports: tunnelled to the port’s app', async (t) => {
+  const endpoints = [
+    { name: 'ws', url: `ws://127.0.0.1:${HTTP}/ws`, options: {} },
+    { name: 'wss', url: `wss://127.0.0.1:${HTTPS}/ws`, options: { ca, servername: 'web.localhost' } as ClientOptions },
+  ];
+  for (const { name, url, options } of endpoints) {
+    const socket = await openSocket(url, options);
+    t.teardown(() => socket.ws.terminate());
+    socket.ws.send('hello');
+    t.equal(await socket.next(), 'hello', `${name}: a message comes back`);
+    socket.ws.send('!headers');
+    const seen = JSON.parse(await socket.next()) as { machine: string; headers: Record<string, string> };
+    t.equal(seen.machine, 'web-ams-1', `${name}: the port's app`);
+    t.equal(seen.headers['x-forwarded-proto'], name === 'ws' ? 'http' : 'https');
+    socket.ws.close();
+  }
 });
 
 t.test('http with force_https: 301 to the service’s TLS port', async (t) => {
