@@ -31,6 +31,8 @@ export interface ProxyContext {
 /** A [[services]] port with the http handler: the port decides the route, not the Host header. */
 export interface PortListenerFacts extends ListenerFacts {
   route?: ServiceRoute;
+  /** The port's own force_https (a [[services]] entry may mix ports with and without it). */
+  forceHttps?: boolean;
 }
 
 export class HttpProxy implements ExchangeHost {
@@ -75,7 +77,7 @@ export class HttpProxy implements ExchangeHost {
       return;
     }
 
-    if (listener.proto === 'http' && app.response.forceHttps) {
+    if (listener.proto === 'http' && ((listener as PortListenerFacts).forceHttps ?? app.response.forceHttps)) {
       this.redirectToHttps(req, res, app, head.host, listener, requestId);
       return;
     }

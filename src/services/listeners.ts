@@ -15,7 +15,7 @@ import { answerClientError } from '../proxy/http-server.ts';
 import type { HttpProxy, PortListenerFacts } from '../proxy/http-proxy.ts';
 import type { ServiceRoute } from '../routing/service-route.ts';
 import { CertStore } from '../tls/cert-store.ts';
-import { httpsRedirect, planServices, type PortPlan } from './plan.ts';
+import { DEFAULT_HTTPS_PORT, planServices, type PortPlan } from './plan.ts';
 import { portTls, type PortTls } from './port-tls.ts';
 import { TcpForward, type TcpPort } from './tcp-forward.ts';
 
@@ -190,16 +190,7 @@ export class ServiceListeners {
   }
 
   private requestHandler(port: PortPlan, route: ServiceRoute, proto: 'http' | 'https'): (req: http.IncomingMessage, res: http.ServerResponse) => void {
-    const facts: PortListenerFacts = { proto, port: String(port.port), route };
-    const handle = this.options.proxy.handlerFor(facts);
-    const httpsPort = port.httpsPort;
-    if (httpsPort === null) return handle;
-    const serverName = this.options.serverName;
-    return (req, res) => {
-      const location = httpsRedirect(req.headers.host ?? req.socket.localAddress ?? 'localhost', req.url ?? '/', httpsPort);
-      res.writeHead(301, { location, 'content-length': 0, server: serverName });
-      res.end();
-    };
+    return this.options.proxy.handlerFor(factsOf(port, route, proto));
   }
 
   /** Which upgrade requests are handed to the tunnels (WebSockets, when there are tunnels); others are plain requests. */
@@ -210,7 +201,7 @@ export class ServiceListeners {
   private forwardUpgrades(server: http.Server | http2.Http2SecureServer, port: PortPlan, route: ServiceRoute, proto: 'http' | 'https'): void {
     const tunnels = this.options.tunnels;
     if (tunnels === undefined || port.httpsPort !== null) return;
-    server.on('upgrade', tunnels.listenerFor(this.options.proxy, { proto, port: String(port.port), route }));
+    server.on('upgrade', tunnels.listenerFor(this.options.proxy, factsOf(port, route, proto)));
   }
 
   private trackSockets(server: AnyServer): void {
@@ -228,6 +219,13 @@ export class ServiceListeners {
       socket.destroy();
     });
   }
+}
+
+/** What the HTTP pipeline knows of a port: its route (no Host routing), its force_https and where that redirects. */
+function factsOf(port: PortPlan, route: ServiceRoute, proto: 'http' | 'https'): PortListenerFacts {
+  const facts: PortListenerFacts = { proto, port: String(port.port), route, forceHttps: port.httpsPort !== null };
+  if (port.httpsPort !== null) facts.httpsPortSuffix = port.httpsPort === DEFAULT_HTTPS_PORT ? '' : `:${port.httpsPort}`;
+  return facts;
 }
 
 function never(): boolean {

@@ -46,7 +46,7 @@ export interface ServicePlan {
 }
 
 /** The port an https:// URL names when nothing says otherwise. */
-const DEFAULT_HTTPS_PORT = 443;
+export const DEFAULT_HTTPS_PORT = 443;
 
 export function kindOf(handlers: readonly string[]): PortKind {
   const tls = handlers.includes('tls');
@@ -100,17 +100,4 @@ function httpsPortFor(config: Pick<PerchConfig, 'https'>, service: ServiceConfig
   if (own !== undefined) return own.startPort;
   const listener = config.https.listen.find((address) => address.port !== 0);
   return listener?.port ?? DEFAULT_HTTPS_PORT;
-}
-
-/** The https:// URL a plain-HTTP request is redirected to. */
-export function httpsRedirect(host: string, path: string, httpsPort: number): string {
-  let name = host;
-  if (name.startsWith('[')) {
-    const close = name.indexOf(']');
-    if (close !== -1) name = name.slice(0, close + 1);
-  } else {
-    const colon = name.indexOf(':');
-    if (colon !== -1) name = name.slice(0, colon);
-  }
-  return `https://${name}${httpsPort === DEFAULT_HTTPS_PORT ? '' : `:${httpsPort}`}${path}`;
 }

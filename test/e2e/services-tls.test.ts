@@ -33,16 +33,17 @@ function webApp(): string {
     '[services.concurrency]',
     'type = "requests"',
     'soft_limit = 20',
+    // The forced port first: its force_https must not spill onto the service's other ports.
+    '[[services.ports]]',
+    `port = ${HTTP_FORCED}`,
+    'handlers = ["http"]',
+    'force_https = true',
     '[[services.ports]]',
     `port = ${HTTP}`,
     'handlers = ["http"]',
     '[[services.ports]]',
     `port = ${HTTPS}`,
     'handlers = ["tls", "http"]',
-    '[[services.ports]]',
-    `port = ${HTTP_FORCED}`,
-    'handlers = ["http"]',
-    'force_https = true',
     '[[machines]]',
     'region = "ams"',
     'count = 1',
@@ -195,6 +196,9 @@ t.test('http with force_https: 301 to the service’s TLS port', async (t) => {
   const reply = await ask(`http://127.0.0.1:${HTTP_FORCED}/a/b?c=1`, { host: 'web.localhost' });
   t.equal(reply.status, 301);
   t.equal(reply.headers.location, `https://web.localhost:${HTTPS}/a/b?c=1`);
+  t.ok(reply.headers['fly-request-id'], 'answered by the pipeline, with a request id');
+  const plain = await ask(`http://127.0.0.1:${HTTP}/`, { host: 'web.localhost' });
+  t.equal(plain.status, 200, 'the same service’s port without force_https is not redirected');
 });
 
 t.test('http: no machine answers → an error with its code, like the edge listener', async (t) => {

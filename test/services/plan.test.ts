@@ -1,7 +1,7 @@
 // Which sockets [[services]] ask for, and how each handles connections.
 import t from 'tap';
 import type { AppConfig, HttpOptions, ListenAddress, PerchConfig, PortSpec, ServiceConfig, TlsOptions } from '../../src/config/model.ts';
-import { httpsRedirect, kindOf, listenHosts, planServices } from '../../src/services/plan.ts';
+import { kindOf, listenHosts, planServices } from '../../src/services/plan.ts';
 
 const tlsOptions: TlsOptions = { alpn: ['h2', 'http/1.1'], versions: ['TLSv1.2', 'TLSv1.3'], defaultSelfSigned: false };
 const httpOptions: HttpOptions = { idleTimeoutMs: 60_000, h2Backend: false, pristine: false, responseHeaders: {}, replayCache: [] };
@@ -83,14 +83,4 @@ t.test('force_https without a TLS port of its own goes to the HTTPS listener, el
   const web = app('web', [service([port(8000, ['http'], { forceHttps: true })])]);
   t.equal(planServices(config([web], listen('127.0.0.1:8080'), listen('127.0.0.1:8443'))).ports[0]!.httpsPort, 8443);
   t.equal(planServices(config([web], listen('127.0.0.1:8080'), listen('127.0.0.1:0'))).ports[0]!.httpsPort, 443);
-});
-
-t.test('https redirects', async (t) => {
-  const table: [string, string, number, string][] = [
-    ['example.com', '/a?b=1', 443, 'https://example.com/a?b=1'],
-    ['example.com:8000', '/', 8443, 'https://example.com:8443/'],
-    ['[::1]:8000', '/x', 443, 'https://[::1]/x'],
-    ['127.0.0.1', '/', 7443, 'https://127.0.0.1:7443/'],
-  ];
-  for (const [host, path, port, url] of table) t.equal(httpsRedirect(host, path, port), url, `${host}${path}`);
 });
