@@ -14,6 +14,7 @@ import { ProxyError, ERROR_CODES } from './errors.ts';
 import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost, type UpgradeRequest } from './exchange.ts';
 import { forwardedRequestHeaders, type ListenerFacts } from './headers.ts';
 import type { RequestIds } from './request-id.ts';
+import { pinSettled, waitForPin } from './shared-pin.ts';
 
 /** Consecutive connect failures on live traffic that take a machine out of rotation. */
 export const PASSIVE_FAILURE_THRESHOLD = 2;
@@ -101,12 +102,15 @@ export class HttpProxy implements ExchangeHost {
   private choose(exchange: Exchange): void {
     const app = exchange.app;
     if (app.byConnection) {
-      const pinned = usablePin(connectionOf(exchange.req), app, exchange.tried);
+      const connection = connectionOf(exchange.req);
+      const pinned = usablePin(connection, app, exchange.tried);
       if (pinned !== null) {
         exchange.pinned = true;
         this.forward(exchange, pinned);
         return;
       }
+      // Another stream of this HTTP/2 connection is getting its slot: wait for that one.
+      if (waitForPin(connection, exchange)) return;
     }
     const target = app.tryAcquire(exchange.steering, exchange.tried);
     if (target !== null) {
@@ -144,10 +148,19 @@ export class HttpProxy implements ExchangeHost {
   /** The slot just taken on `target` belongs to the request, or to its connection for "connections" apps. */
   private hold(exchange: Exchange, target: MachineTarget): void {
     if (exchange.app.byConnection) {
-      pin(connectionOf(exchange.req), exchange.app, target);
+      const connection = connectionOf(exchange.req);
+      pin(connection, exchange.app, target);
       exchange.pinned = true;
+      this.forward(exchange, target);
+      this.routeAgain(pinSettled(connection, exchange));
+      return;
     }
     this.forward(exchange, target);
+  }
+
+  /** Requests that waited for a sibling stream's slot: to the pin now, or one of them gets the slot. */
+  private routeAgain(waiters: Exchange[]): void {
+    for (const waiter of waiters) if (!waiter.done) this.choose(waiter);
   }
 
   rejected(exchange: Exchange, code: RejectCode): void {
@@ -226,6 +239,8 @@ export class HttpProxy implements ExchangeHost {
       this.ctx.channel.cancel(exchange.ticket);
       exchange.ticket = 0;
     }
+    // It was getting its connection's slot and gave up: its sibling streams try again.
+    if (exchange.app.byConnection && !exchange.pinned) this.routeAgain(pinSettled(connectionOf(exchange.req), exchange));
     const target = exchange.target;
     if (target !== null) this.releaseTarget(exchange, target);
     const error = exchange.error;

@@ -3,8 +3,8 @@
 // same port by ALPN, both into the same request pipeline as plain HTTP.
 //
 // Bounds: the TLS handshake and an HTTP/1.1 request head get the request-head
-// time bound; an HTTP/1.1 head its size bound (431), an HTTP/2 header list
-// the same size (the stream is refused). An HTTP/2 session idle for the app's
+// time bound; an HTTP/1.1 head its size bound, and so does an HTTP/2 header
+// list (both answered 431; the HTTP/2 connection goes on). An HTTP/2 session idle for the app's
 // idle_timeout is closed (GOAWAY first), like an idle HTTP/1.1 connection.
 import http from 'node:http';
 import http2 from 'node:http2';

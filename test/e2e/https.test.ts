@@ -36,6 +36,7 @@ t.test('HTTPS with the local CA: HTTP/1.1 and HTTP/2 by ALPN, into the same pipe
   t.equal(seen.headers['x-forwarded-port'], String(perch.httpsPort));
   t.equal(seen.headers.host, `hello.localhost:${perch.httpsPort}`, ':authority became Host');
   t.equal(seen.headers.via, '2 perch');
+  t.equal(seen.headers['fly-client-ip'], '127.0.0.1', 'the client address of an HTTP/2 request');
 
   const h1 = await curl(['--http1.1', '-v', '--cacert', caFile, '--resolve', resolve, '-H', 'X-Forwarded-Proto: gopher', '-H', 'X-Forwarded-SSL: off', `${url}/headers`]);
   t.equal(h1.code, 0, 'curl --http1.1 succeeded', { stderr: h1.stderr });
@@ -174,6 +175,9 @@ t.test('bounds and shutdown on the HTTPS listener', async (t) => {
   // SIGTERM: an HTTP/2 stream under way finishes, its session is told GOAWAY.
   const session = await h2connect(perch.httpsPort, 'hello.localhost', ca);
   t.teardown(() => session.destroy());
+  const bigH2 = await h2request(session, { ':path': '/', 'x-big': 'a'.repeat(20_000) });
+  t.equal(bigH2.status, 431, 'an HTTP/2 header list over 16 KiB gets 431');
+  t.equal((await h2request(session, { ':path': '/' })).status, 200, 'and the connection goes on');
   const goaway = new Promise<boolean>((resolve) => {
     session.once('goaway', () => resolve(true));
     session.once('close', () => resolve(false));
@@ -202,3 +206,43 @@ function tlsExchange(port: number, payload: string): Promise<string> {
     });
   });
 }
+
+t.test('type = "connections": an HTTP/2 connection is one unit of load, pinned to one machine', async (t) => {
+  const perch = await startPerch(t, {
+    https: true,
+    apps: {
+      conn: helloApp({
+        name: 'conn',
+        machines: [['ams', 2]],
+        concurrency: 'type = "connections"\nsoft_limit = 1\nhard_limit = 1',
+        tables: '[limits]\nqueue_timeout = "5s"',
+      }),
+    },
+  });
+  const ca = perch.caPem();
+  const machinesOf = async (session: Awaited<ReturnType<typeof h2connect>>, n: number): Promise<string[]> =>
+    [...new Set((await Promise.all(Array.from({ length: n }, () => h2request(session, { ':path': '/sleep?ms=20' })))).map((r) => JSON.parse(r.body.toString()).machine as string))];
+  const first = await h2connect(perch.httpsPort, 'conn.localhost', ca);
+  const second = await h2connect(perch.httpsPort, 'conn.localhost', ca);
+  t.teardown(() => {
+    first.destroy();
+    second.destroy();
+  });
+  const a = await machinesOf(first, 10);
+  t.equal(a.length, 1, `10 concurrent streams of one connection went to one machine (${a})`);
+  const b = await machinesOf(second, 10);
+  t.equal(b.length, 1, 'so did those of the second connection');
+  t.not(b[0], a[0], 'on the other machine: each connection holds its hard_limit slot');
+  const third = await h2connect(perch.httpsPort, 'conn.localhost', ca);
+  t.teardown(() => third.destroy());
+  let answered = false;
+  const waiting = h2request(third, { ':path': '/' }).then((reply) => {
+    answered = true;
+    return reply;
+  });
+  await sleep(400);
+  t.equal(answered, false, 'a third connection waits while both machines hold one');
+  first.close();
+  const reply = await waiting;
+  t.match(reply.body.toString(), new RegExp(`hello from ${a[0]}`), 'and gets the machine the closed connection freed');
+});
