@@ -4,7 +4,7 @@
 import t from 'tap';
 import { machines } from '../support/admin.ts';
 import { helloApp } from '../support/apps.ts';
-import { agent, ask, json, sleep } from '../support/http.ts';
+import { agent, ask, eventually, json, sleep } from '../support/http.ts';
 import { startPerch, type Perch } from '../support/perch.ts';
 
 t.teardown(() => agent.close());
@@ -15,14 +15,6 @@ async function states(perch: Perch, app: string): Promise<Record<string, string>
   return Object.fromEntries((await machines(perch.adminOrigin, app)).map((machine) => [machine.id, machine.state]));
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await sleep(50);
-  }
-  return false;
-}
 
 const started = (s: Record<string, string>): string[] => Object.keys(s).filter((id) => s[id] === 'started').sort();
 
@@ -45,7 +37,7 @@ t.test('idle machines stop down to min_machines_running; the next request wakes 
     t.equal(reply.status, 200, `${id} started through the admin API`);
   }
   t.equal(perch.logs.filter((line) => line.msg === 'machine state' && line.to === 'started').length, 4, 'all four ran');
-  t.ok(await until(async () => Object.values(await states(perch, 'auto')).filter((state) => state === 'stopped').length === 3), 'idle: stopped down to one');
+  t.ok(await eventually(async () => Object.values(await states(perch, 'auto')).filter((state) => state === 'stopped').length === 3), 'idle: stopped down to one');
   const left = await states(perch, 'auto');
   t.same(started(left).length, 1);
   t.match(started(left)[0], /^auto-ams-/, 'the one left is in the primary region');
@@ -68,7 +60,7 @@ t.test('from zero machines: the first request gets 200 and wakes exactly one', a
   const reply = await ask(`${perch.origin}/`, { host: 'zero.localhost' });
   t.equal(reply.status, 200, 'the first request is served');
   t.equal(started(await states(perch, 'zero')).length, 1, 'exactly one machine woke');
-  t.ok(await until(async () => started(await states(perch, 'zero')).length === 0), 'and it stops again once idle');
+  t.ok(await eventually(async () => started(await states(perch, 'zero')).length === 0), 'and it stops again once idle');
   const again = await ask(`${perch.origin}/`, { host: 'zero.localhost' });
   t.equal(again.status, 200, 'a stopped machine wakes again');
 });
@@ -81,7 +73,7 @@ t.test('suspend keeps the process: same PID, same memory', async (t) => {
   const first = json<{ pid: number; counter: number; machine: string }>(await ask(`${perch.origin}/counter`, { host: 'frozen.localhost' }));
   const second = json<{ pid: number; counter: number }>(await ask(`${perch.origin}/counter`, { host: 'frozen.localhost' }));
   t.equal(second.counter, first.counter + 1);
-  t.ok(await until(async () => (await states(perch, 'frozen'))['frozen-ams-1'] === 'suspended'), 'idle: suspended');
+  t.ok(await eventually(async () => (await states(perch, 'frozen'))['frozen-ams-1'] === 'suspended'), 'idle: suspended');
   const stat = await import('node:fs/promises').then((fs) => fs.readFile(`/proc/${first.pid}/stat`, 'utf8'));
   t.match(stat.split(') ')[1], /^T/, 'the process is frozen (state T), not gone');
   const woken = json<{ pid: number; counter: number }>(await ask(`${perch.origin}/counter`, { host: 'frozen.localhost' }));

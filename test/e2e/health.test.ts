@@ -4,7 +4,7 @@
 import t from 'tap';
 import { directOrigins, machines } from '../support/admin.ts';
 import { helloApp } from '../support/apps.ts';
-import { agent, ask, json, sleep } from '../support/http.ts';
+import { agent, ask, eventually, json, sleep } from '../support/http.ts';
 import { startPerch } from '../support/perch.ts';
 
 t.teardown(() => agent.close());
@@ -21,14 +21,6 @@ async function machinesServing(origin: string, host: string, requests: number): 
   return seen;
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await sleep(100);
-  }
-  return false;
-}
 
 t.test('a failing check takes a machine out of rotation until it passes; all local down → next region', async (t) => {
   const perch = await startPerch(t, {

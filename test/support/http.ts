@@ -65,3 +65,13 @@ export function rawExchange(port: number, payload: string, timeoutMs = 5_000): P
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it holds (true) or `timeoutMs` passes (false). */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000, pollMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await sleep(pollMs);
+  }
+  return false;
+}
