@@ -1,9 +1,11 @@
-// perch's command line: `perch start [config]`, `perch check [config]`.
+// perch's command line: `perch start [config]`, `perch check [config]`,
+// and against a running perch's admin API `perch status`, `perch machines …` (src/cli/).
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatProblems } from './config/format.ts';
 import { loadConfig } from './config/load.ts';
+import { ADMIN_USAGE, runAdminCommand } from './cli/admin-commands.ts';
 
 export const DEFAULT_CONFIG = fileURLToPath(new URL('../config/perch.toml', import.meta.url));
 
@@ -12,12 +14,14 @@ const USAGE = `usage: perch <command> [options]
 commands:
   start [path/to/perch.toml]   run perch (the embedded default config without a path)
   check [path/to/perch.toml]   validate a config: every problem with file, key, expected and found
-
+${ADMIN_USAGE}
 options:
   -h, --help                   this text
 `;
 
 async function main(argv: string[]): Promise<number | null> {
+  const [first] = argv;
+  if ((first === 'status' || first === 'machines') && !argv.includes('--help') && !argv.includes('-h')) return runAdminCommand(first, argv.slice(1));
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

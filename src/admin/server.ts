@@ -4,17 +4,26 @@
 //   GET  /v1/apps/{app}/machines/{id}
 //   POST /v1/apps/{app}/machines/{id}/start | stop | suspend
 //   GET  /v1/apps/{app}/machines/{id}/wait?state=started&timeout=60   (timeout in seconds, as Fly's)
+//   GET  /v1/apps                      every app: machine count, services' limits, queues (perch's shape after Fly's list)
+//   GET  /metrics                      Prometheus text format, summed across workers (src/metrics/)
+//   GET  /                             the live status page (src/admin/status-page.ts)
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HealthMonitor, MachineHealthReport } from '../checks/monitor.ts';
 import type { PerchConfig } from '../config/model.ts';
 import type { Fleet } from '../machines/fleet.ts';
 import type { Machine, MachineState } from '../machines/machine.ts';
+import type { LoadView, RouteLoad } from '../metrics/primary-view.ts';
+import { STATUS_PAGE_HTML } from './status-page.ts';
 
 export interface AdminDeps {
   config: PerchConfig;
   fleet: Fleet;
   health: HealthMonitor;
+  /** Each machine's load and limits from the primary's ledger. */
+  loads?: LoadView;
+  /** GET /metrics. */
+  metrics?: { readonly contentType: string; render(): Promise<string> };
 }
 
 const STATES: readonly MachineState[] = ['created', 'starting', 'started', 'stopping', 'stopped', 'suspending', 'suspended', 'failed', 'destroyed'];
@@ -26,7 +35,9 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export function machineJson(machine: Machine, health?: MachineHealthReport): Record<string, unknown> {
+export function machineJson(machine: Machine, health?: MachineHealthReport, loads?: RouteLoad[]): Record<string, unknown> {
+  // `load` and the limits are those of the app's first service (its HTTP service if it has one); `concurrency` lists every service.
+  const main = loads?.[0];
   return {
     id: machine.spec.id,
     name: machine.spec.id,
@@ -43,6 +54,8 @@ export function machineJson(machine: Machine, health?: MachineHealthReport): Rec
     healthy: machine.healthy,
     rtt_ms: machine.rttMs,
     checks: health?.checks ?? [],
+    health_reason: health?.reason ?? null,
+    ...(main === undefined ? {} : { load: main.load, soft_limit: main.soft_limit, hard_limit: main.hard_limit, concurrency: loads }),
   };
 }
 
@@ -65,9 +78,15 @@ function waitForState(fleet: Fleet, machine: Machine, state: MachineState, timeo
 }
 
 export function createAdminServer(deps: AdminDeps): http.Server {
-  const { config, fleet, health } = deps;
+  const { config, fleet, health, loads } = deps;
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    if (url.pathname === '/' && req.method === 'GET') {
+      // The page holds no data (it asks for the token, if any, and reads the API with it): served without one.
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(STATUS_PAGE_HTML), 'cache-control': 'no-store' });
+      res.end(STATUS_PAGE_HTML);
+      return;
+    }
     const token = config.admin.token;
     if (token !== null && req.headers.authorization !== `Bearer ${token}`) {
       json(res, 401, { error: 'a bearer token is required' });
@@ -75,6 +94,21 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     }
     if (url.pathname === '/healthz') {
       json(res, 200, { status: 'ok' });
+      return;
+    }
+    if (url.pathname === '/metrics' && deps.metrics !== undefined) {
+      const metrics = deps.metrics;
+      metrics.render().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+          res.end(text);
+        },
+        (err: unknown) => json(res, 500, { error: `metrics: ${(err as Error).message}` }),
+      );
+      return;
+    }
+    if (url.pathname === '/v1/apps' || url.pathname === '/v1/apps/') {
+      json(res, 200, appsJson(config, fleet, loads));
       return;
     }
     const parts = url.pathname.split('/').filter(Boolean);
@@ -91,7 +125,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     if (parts.length === 4) {
       if (req.method !== 'GET') return json(res, 405, { error: 'GET only' });
       const snapshot = reports();
-      json(res, 200, [...fleet.machines.values()].filter((machine) => machine.app === app).map((machine) => machineJson(machine, snapshot.get(machine.spec.id))));
+      json(res, 200, [...fleet.machines.values()].filter((machine) => machine.app === app).map((machine) => machineJson(machine, snapshot.get(machine.spec.id), loads?.routeLoads(machine))));
       return;
     }
     const machine = fleet.get(parts[4]!);
@@ -101,7 +135,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     }
     const action = parts[5];
     if (action === undefined && req.method === 'GET') {
-      json(res, 200, machineJson(machine, reports().get(machine.spec.id)));
+      json(res, 200, machineJson(machine, reports().get(machine.spec.id), loads?.routeLoads(machine)));
     } else if ((action === 'start' || action === 'stop' || action === 'suspend') && req.method === 'POST') {
       const previous = machine.state;
       const run = action === 'start' ? fleet.start(machine.spec.id) : action === 'stop' ? fleet.stop(machine.spec.id) : fleet.suspend(machine.spec.id);
@@ -119,6 +153,24 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       json(res, 404, { error: 'not found' });
     }
   });
+}
+
+/** GET /v1/apps: Fly's list (`total_apps`, `apps[].name`, `machine_count`) with perch's services, limits and queues. */
+function appsJson(config: PerchConfig, fleet: Fleet, loads: LoadView | undefined): Record<string, unknown> {
+  const apps = config.apps.map((app) => {
+    const machines = [...fleet.machines.values()].filter((machine) => machine.app === app);
+    const queues = loads?.queues(app) ?? [];
+    return {
+      name: app.name,
+      primary_region: app.primaryRegion,
+      hostnames: app.hostnames,
+      machine_count: machines.length,
+      started: machines.filter((machine) => machine.state === 'started').length,
+      queued: queues.reduce((sum, queue) => sum + queue.queued, 0),
+      queues,
+    };
+  });
+  return { region: config.region, total_apps: apps.length, apps };
 }
 
 export function listenAdmin(server: http.Server, host: string, port: number): Promise<AddressInfo> {

@@ -4,6 +4,7 @@ import type { PerchConfig } from '../config/model.ts';
 import type { MachineView } from '../machines/machine.ts';
 import type { Steering } from '../routing/rank.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
+import type { MetricsSnapshot } from '../metrics/snapshot.ts';
 
 // In the load protocol, `app` names a route (an app's HTTP service, or one of
 // its [[services]]: see routeKey) and `machine` a machine within a route
@@ -20,7 +21,9 @@ export type PrimaryMessage =
   | { t: 'contention'; app: string; on: boolean }
   /** Requests of the route wait for machines to wake: their bound is now the wake timeout (PM03). */
   | { t: 'waking'; app: string }
-  | { t: 'drain'; deadlineMs: number };
+  | { t: 'drain'; deadlineMs: number }
+  /** A metrics scrape: answer with this worker's snapshot (see src/metrics/hub.ts). */
+  | { t: 'metrics'; seq: number };
 
 export type WorkerMessage =
   | { t: 'ready'; http: string[]; https: string[] }
@@ -31,7 +34,9 @@ export type WorkerMessage =
   | { t: 'cancel'; seq: number; app: string }
   | { t: 'release'; machine: string; epoch: number; count: number }
   /** Live traffic could not connect to the machine, several times in a row. */
-  | { t: 'passive'; machine: string; epoch: number };
+  | { t: 'passive'; machine: string; epoch: number }
+  /** The answer to a metrics scrape: everything this worker counted since it started. */
+  | { t: 'metrics'; seq: number; snapshot: MetricsSnapshot };
 
 function tagged(value: unknown): boolean {
   return typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string';

@@ -15,6 +15,8 @@ import { LoadBroker } from './load-broker.ts';
 import { formatAddress } from './worker.ts';
 import { generateTicketKeys } from '../tls/server-options.ts';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
+import { MetricsHub } from '../metrics/hub.ts';
+import { LoadView } from '../metrics/primary-view.ts';
 
 const WORKER_ENTRY = fileURLToPath(new URL('./worker-main.ts', import.meta.url));
 /** More restarts than this within the window means a crash loop: back off. */
@@ -61,6 +63,9 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
   // The ledger knows every machine from the start, running or not, so a request can wake one.
   for (const machine of fleet.machines.values()) broker.machineChanged(machine);
   fleet.drainer = (machine, deadlineMs) => broker.drain(machine.spec.id, deadlineMs);
+  // The exact load per machine (admin API, /metrics) and the workers' counters summed at each scrape.
+  const loads = new LoadView(config, broker.ledger);
+  const metrics = new MetricsHub({ region: config.region, workers, fleet, loads });
 
   function machinesMessage(): PrimaryMessage {
     return { t: 'machines', gen: broker.nextGen(), machines: fleet.views(), regions: broker.regions };
@@ -123,6 +128,8 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
       if (msg.t === 'ready') {
         readyAddresses.set(worker.id, { http: msg.http, https: msg.https });
         maybeAnnounce();
+      } else if (msg.t === 'metrics') {
+        metrics.answer(worker.id, msg.seq, msg.snapshot);
       } else if (msg.t !== 'drained') {
         broker.handle(worker.id, msg);
       }
@@ -133,6 +140,7 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     workers.delete(worker.id);
     readyAddresses.delete(worker.id);
     broker.workerGone(worker.id);
+    metrics.workerGone(worker.id);
     if (shuttingDown) return;
     log.warn({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited; starting a replacement');
     const now = Date.now();
@@ -142,7 +150,7 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
     else fork();
   });
 
-  const admin = createAdminServer({ config, fleet, health });
+  const admin = createAdminServer({ config, fleet, health, loads, metrics });
   const adminAddress = await listenAdmin(admin, config.admin.listen.host, config.admin.listen.port);
 
   let machinesSettled = false;

@@ -21,6 +21,8 @@ import { ServiceListeners } from '../services/listeners.ts';
 import { LoadChannel } from './load-channel.ts';
 import { HostRouter } from '../routing/host-router.ts';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
+import { metricsSnapshot } from '../metrics/recorder.ts';
+import { watchTlsHandshakes, watchUpstreamConnects } from '../metrics/worker-hooks.ts';
 
 const SERVER_NAME = 'perch';
 const DRAIN_POLL_MS = 25;
@@ -51,6 +53,8 @@ export function runWorker(): void {
       state?.channel.applied(msg.gen);
     } else if (msg.t === 'drain') {
       void drainAndExit(state, msg.deadlineMs, log);
+    } else if (msg.t === 'metrics') {
+      send({ t: 'metrics', seq: msg.seq, snapshot: metricsSnapshot() });
     } else {
       state?.channel.handle(msg);
     }
@@ -104,6 +108,7 @@ class WorkerState {
     this.ticketKeys = ticketKeys;
     this.tunnels = new Tunnels(this.upstreams);
     this.channel = new LoadChannel(send, this.routes);
+    watchUpstreamConnects(this.routes);
     const entries: [string, ServiceRoute][] = [];
     for (const spec of routesOf(config)) {
       const http = spec.app.httpService;
@@ -181,6 +186,7 @@ class WorkerState {
       });
       // A reload or a renewed default certificate reaches the server's default context; SNI contexts follow the store by themselves.
       followStore(server, store, tlsInput);
+      watchTlsHandshakes(server, this.httpRoutes);
       this.httpsServers.push(server);
       const bound = await listenOn(server, address);
       facts.port = String(bound.port);

@@ -15,6 +15,7 @@ import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost, t
 import { forwardedRequestHeaders, type ListenerFacts } from './headers.ts';
 import type { RequestIds } from './request-id.ts';
 import { pinSettled, waitForPin } from './shared-pin.ts';
+import { recordExchange, recordUnrouted } from '../metrics/recorder.ts';
 
 /** Consecutive connect failures on live traffic that take a machine out of rotation. */
 export const PASSIVE_FAILURE_THRESHOLD = 2;
@@ -243,6 +244,7 @@ export class HttpProxy implements ExchangeHost {
     if (exchange.app.byConnection && !exchange.pinned) this.routeAgain(pinSettled(connectionOf(exchange.req), exchange));
     const target = exchange.target;
     if (target !== null) this.releaseTarget(exchange, target);
+    recordExchange(exchange);
     const error = exchange.error;
     this.ctx.access.info({
       request_id: exchange.requestId,
@@ -278,6 +280,7 @@ export class HttpProxy implements ExchangeHost {
 
   private answerWithoutApp(req: ClientRequest, res: ClientResponse, requestId: string, error: ProxyError): void {
     writeError(res, error, requestId, this.ctx.serverName);
+    recordUnrouted(error.code);
     this.ctx.access.info({ request_id: requestId, app: null, method: req.method, path: req.url, host: req.headers.host ?? null, status: error.status, code: error.code, error: error.message }, 'request');
   }
 }
