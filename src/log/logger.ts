@@ -13,16 +13,11 @@ let events: Logger | null = null;
 let access: Logger | null = null;
 let accessDestination: (DestinationStream & { flushSync(): void; flush(): void }) | null = null;
 
+// pino's own line format: `level` is a number (30 info, 40 warn, 50 error),
+// `time` is milliseconds since the epoch. Label and ISO-time formatters cost
+// about 2 µs a line, which the per-request access log cannot afford.
 function make(destination: DestinationStream): Logger {
-  return pino(
-    {
-      level,
-      base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    destination,
-  );
+  return pino({ level, base: { pid: process.pid } }, destination);
 }
 
 export function logger(): Logger {
@@ -32,7 +27,9 @@ export function logger(): Logger {
 
 export function accessLogger(): Logger {
   if (access === null) {
-    const destination = pino.destination({ fd: 1, sync: false, minLength: 8 * 1024 });
+    // Lines gather into 32 KiB writes (one system call per ~100 requests); a
+    // quiet worker's lines still leave within ACCESS_FLUSH_MS.
+    const destination = pino.destination({ fd: 1, sync: false, minLength: 32 * 1024, maxWrite: 64 * 1024 });
     accessDestination = destination;
     setInterval(() => destination.flush(), ACCESS_FLUSH_MS).unref();
     access = make(destination);

@@ -175,7 +175,7 @@ t.test('a machine that refuses the connection: the next one takes it, and the re
 });
 
 t.test('UDP ports are left out with a warning; perch keeps serving the others', async (t) => {
-  const warnings = perch.logs.filter((line) => line.level === 'warn' && line.app === 'dns' && /UDP services are not supported/.test(String(line.msg)));
+  const warnings = perch.logs.filter((line) => line.level === 40 && line.app === 'dns' && /UDP services are not supported/.test(String(line.msg)));
   t.equal(warnings.length, 2, 'each worker says so');
   t.match(warnings[0], { route: 'dns#0', ports: String(UDP) });
   const lines = perch.logs.filter((line) => line.msg === 'service ports listening');
