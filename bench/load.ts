@@ -10,6 +10,7 @@ import type { LoadRequest, LoadResult } from './lib/loadgen.ts';
 const request = JSON.parse(process.argv[2] ?? '') as LoadRequest;
 // Like autocannon's own latency figures, every response counts, whatever its status.
 const latency = new LatencyHistogram();
+const statusCounts: Record<string, number> = {};
 const result = await new Promise<Result>((resolve, reject) => {
   const instance = autocannon(
     {
@@ -21,7 +22,10 @@ const result = await new Promise<Result>((resolve, reject) => {
     },
     (err, res) => (err === null ? resolve(res) : reject(err)),
   );
-  instance.on('response', (_client, _status, _bytes, ms) => latency.recordMs(ms));
+  instance.on('response', (_client, status, _bytes, ms) => {
+    latency.recordMs(ms);
+    statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+  });
 });
 const completed = result.requests.total;
 const output: LoadResult = {
@@ -32,6 +36,7 @@ const output: LoadResult = {
   errors: result.errors,
   timeouts: result.timeouts,
   non2xx: result.non2xx,
+  statusCounts,
   bytesPerSecond: result.throughput.average,
 };
 process.stdout.write(`${JSON.stringify(output)}\n`);

@@ -1,5 +1,6 @@
 // `npm run bench`: starts what each scenario needs, measures, prints a markdown
-// table and writes bench/results/latest.md and latest.json. Every process it
+// table and writes bench/results/latest.md and latest.json (a scenario's
+// result replaces that scenario's earlier one; others' are kept). Every process it
 // starts is stopped by PID before it exits, on error and on Ctrl-C too.
 //
 // Scenarios are files: bench/scenarios/<name>.ts exporting
@@ -13,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BenchContext, type CoreLayout, type ScenarioModule, type ScenarioReport } from './lib/context.ts';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.ts';
 import { ProcessRegistry } from './lib/processes.ts';
-import { renderMarkdownTable } from './lib/table.ts';
+import { mergeScenarios, previousScenarios, renderReport, type StoredScenario } from './lib/results.ts';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.dirname(benchDir);
@@ -30,10 +31,12 @@ function hasTaskset(): boolean {
 
 /** Proxy alone on core 0; backend, load generator and this runner on core 1. */
 function coreLayout(): CoreLayout {
-  if (os.availableParallelism() < 2 || !hasTaskset()) return { proxy: undefined, backend: undefined, load: undefined };
+  if (os.availableParallelism() < 2 || !hasTaskset()) return { proxy: undefined, backend: undefined, load: undefined, all: undefined };
+  // The cores this process may use before it pins itself (children inherit the pin).
+  const all = execFileSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' }).split(':').pop()?.trim();
   // -a: every thread of this process, so the runner's /proc sampling stays off the proxy's core.
   execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
-  return { proxy: 0, backend: 1, load: 1 };
+  return { proxy: 0, backend: 1, load: 1, all: all === '' ? undefined : all };
 }
 
 function machine(): Record<string, unknown> {
@@ -44,20 +47,6 @@ function machine(): Record<string, unknown> {
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
   };
-}
-
-function renderReport(date: string, command: string, info: Record<string, unknown>, reports: ScenarioReport[]): string {
-  const parts = [
-    `# perch bench, ${date}`,
-    '',
-    `- machine: ${info.cpu} × ${info.cores} cores, ${info.platform}, Node ${info.node}`,
-    `- command: \`${command}\``,
-  ];
-  for (const report of reports) {
-    parts.push('', `## ${report.title}`, '', report.description, '', renderMarkdownTable(report.table));
-    if (report.notes.length > 0) parts.push('', ...report.notes.map((n) => `- ${n}`));
-  }
-  return `${parts.join('\n')}\n`;
 }
 
 async function loadScenario(name: string): Promise<ScenarioModule> {
@@ -106,13 +95,19 @@ async function main(options: BenchOptions): Promise<void> {
     else rmSync(tmpDir, { recursive: true, force: true });
   }
 
-  const markdown = renderReport(date, command, info, reports.map((r) => r.report));
+  const current: StoredScenario[] = reports.map((r) => ({ name: r.name, date, command, machine: info, options, ...r.report }));
+  const merged = mergeScenarios(previousScenarios(path.join(resultsDir, 'latest.json')), current);
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path.join(resultsDir, 'latest.md'), markdown);
-  const json = { date, command, machine: info, options, scenarios: reports.map((r) => ({ name: r.name, ...r.report })) };
+  writeFileSync(path.join(resultsDir, 'latest.md'), renderReport(date, command, info, merged));
+  const json = { date, command, machine: info, options, scenarios: merged };
   writeFileSync(path.join(resultsDir, 'latest.json'), `${JSON.stringify(json, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-  process.stdout.write(markdown);
-  process.stderr.write(`bench: wrote ${path.relative(process.cwd(), path.join(resultsDir, 'latest.md'))} and latest.json\n`);
+  // The terminal gets this run's scenarios only; the files keep earlier runs' other scenarios too.
+  process.stdout.write(renderReport(date, command, info, current));
+  const kept = merged.filter((s) => !current.includes(s)).map((s) => s.name);
+  process.stderr.write(
+    `bench: wrote ${path.relative(process.cwd(), path.join(resultsDir, 'latest.md'))} and latest.json` +
+      `${kept.length > 0 ? ` (kept earlier results of: ${kept.join(', ')})` : ''}\n`,
+  );
 }
 
 let options: BenchOptions;

@@ -3,8 +3,9 @@
 // process is registered and stopped by the runner, pinned to the right core.
 import path from 'node:path';
 import { startBackend, type Backend } from './backend.ts';
-import { measure, type Measurement } from './loadgen.ts';
-import type { BenchOptions } from './options.ts';
+import { measure, otherCoresOver, type Measurement } from './loadgen.ts';
+import { launchPerch, type LaunchedPerch } from './perch.ts';
+import { QUIET_CORES, type BenchOptions } from './options.ts';
 import type { ProcessRegistry } from './processes.ts';
 import type { Table } from './table.ts';
 import { startTarget, type Target, type TargetName, type TargetStart } from './targets.ts';
@@ -14,6 +15,8 @@ export interface CoreLayout {
   proxy: number | undefined;
   backend: number | undefined;
   load: number | undefined;
+  /** Every core as a taskset list ("0,1"), for a process allowed to run anywhere (multi-worker perch). */
+  all: string | undefined;
 }
 
 export interface ScenarioReport {
@@ -53,8 +56,18 @@ export class BenchContext {
     process.stderr.write(`bench: ${message}\n`);
   }
 
-  startBackend(): Promise<Backend> {
-    return startBackend(this.#registry, { repoRoot: this.repoRoot, tmpDir: this.tmpDir, core: this.cores.backend });
+  /** A src/demo/hello.ts process on the backend core; `name` names its log file and machine id (default "backend"). */
+  startBackend(name?: string): Promise<Backend> {
+    return startBackend(this.#registry, { repoRoot: this.repoRoot, tmpDir: this.tmpDir, core: this.cores.backend, name });
+  }
+
+  /**
+   * perch on a config of the scenario's own (`files`: perch.toml and
+   * apps/*.toml), in <tmpDir>/<name>/, logging to <tmpDir>/<name>.log.
+   * `core`: a core or taskset list; undefined inherits the runner's core.
+   */
+  startPerch(name: string, files: Record<string, string>, core: number | string | undefined): Promise<LaunchedPerch> {
+    return launchPerch({ registry: this.#registry, repoRoot: this.repoRoot, tmpDir: this.tmpDir, perchCli: this.options.perchCli, name, files, core });
   }
 
   /** Starts a target in front of `backend` and probes it once; failures come back as a reason. */
@@ -79,17 +92,41 @@ export class BenchContext {
   measure(target: Target, backend: Backend, requestPath: string, durationSeconds: number): Promise<Measurement> {
     const watch: Record<string, number> = { backend: backend.process.pid };
     if (target.process !== undefined) watch.proxy = target.process.pid;
+    return this.measureUrl(`${target.origin}${requestPath}`, target.headers, watch, durationSeconds);
+  }
+
+  /**
+   * One autocannon run (the run's connection count, keep-alive) against `url`
+   * on the load core, with CPU and RSS of each process tree in `watch`
+   * (name → root PID) over the window.
+   */
+  async measureUrl(url: string, headers: Record<string, string>, watch: Record<string, number>, durationSeconds: number): Promise<Measurement> {
+    await this.#waitForQuiet();
     this.#loadRuns++;
     return measure(this.#registry, {
-      request: {
-        url: `${target.origin}${requestPath}`,
-        connections: this.options.connections,
-        durationSeconds,
-        headers: target.headers,
-      },
+      request: { url, connections: this.options.connections, durationSeconds, headers },
       watch,
       loadCore: this.cores.load,
       logFile: path.join(this.tmpDir, `load-${this.#loadRuns}.log`),
     });
+  }
+
+  /** With --quiet-wait: holds the next window until other processes leave the machine (nearly) idle for a second, or the wait is over. */
+  async #waitForQuiet(): Promise<void> {
+    const limit = this.options.quietWaitSeconds;
+    if (limit <= 0) return;
+    const started = performance.now();
+    let said = false;
+    for (;;) {
+      const other = await otherCoresOver(1000);
+      if (!(other >= QUIET_CORES)) return; // quiet, or not measurable
+      const waited = (performance.now() - started) / 1000;
+      if (waited >= limit) {
+        this.log(`machine still busy (${other.toFixed(2)} cores used elsewhere) after ${Math.round(waited)} s; measuring anyway`);
+        return;
+      }
+      if (!said) this.log(`other processes use ${other.toFixed(2)} cores; waiting up to ${limit} s for a quiet machine`);
+      said = true;
+    }
   }
 }

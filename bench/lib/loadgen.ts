@@ -2,7 +2,7 @@
 // the load core, and samples the proxy's CPU and memory around it.
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { cpuMicros, processTree, rssBytes } from './proc.ts';
+import { cpuMicros, hostBusyMicros, ownTreeMicros, processTree, rssBytes } from './proc.ts';
 import { failureReason, type ProcessRegistry } from './processes.ts';
 
 export interface LoadRequest {
@@ -20,6 +20,8 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   non2xx: number;
+  /** Responses by HTTP status ("200": n, "503": n). */
+  statusCounts?: Record<string, number>;
   bytesPerSecond: number;
 }
 
@@ -31,12 +33,25 @@ export interface ResourceUsage {
   /** Largest sum of VmRSS over the tree seen during the window, bytes. */
   peakRssSumBytes: number;
   processCount: number;
+  /** CPU (µs) of each process of the tree during the window, by PID (e.g. perch's primary apart from its workers). */
+  cpuMicrosByPid: Record<string, number>;
+}
+
+/** The whole machine during the window, in cores busy on average (e.g. 1.6 of 2). */
+export interface HostUsage {
+  windowSeconds: number;
+  busyCores: number;
+  /** The bench's own processes: the runner and everything it started (load generator included). */
+  benchCores: number;
+  /** Everything else on the machine (colleagues' tests, the kernel's own threads): noise in the figures. */
+  otherCores: number;
 }
 
 export interface Measurement {
   load: LoadResult;
   /** Per watched tree (e.g. "proxy", "backend"), what it used during the window. */
   usage: Record<string, ResourceUsage>;
+  host: HostUsage;
 }
 
 const benchDir = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -70,6 +85,7 @@ export async function measure(
   };
   sampleRss();
   const sampler = setInterval(sampleRss, RSS_SAMPLE_INTERVAL_MS);
+  const hostBefore = { at: performance.now(), busy: hostBusyMicros(), own: ownTreeMicros() };
 
   let result: LoadResult;
   try {
@@ -90,16 +106,52 @@ export async function measure(
   } finally {
     clearInterval(sampler);
   }
+  const hostAfter = { at: performance.now(), busy: hostBusyMicros(), own: ownTreeMicros() };
   sampleRss();
+  const windowMicros = (hostAfter.at - hostBefore.at) * 1000;
+  const busyCores = (hostAfter.busy - hostBefore.busy) / windowMicros;
+  const benchCores = (hostAfter.own - hostBefore.own) / windowMicros;
+  const host: HostUsage = { windowSeconds: windowMicros / 1e6, busyCores, benchCores, otherCores: Math.max(0, busyCores - benchCores) };
 
   const usage: Record<string, ResourceUsage> = {};
   for (const [name, pids] of Object.entries(trees)) {
     const after = cpuMicros(pids);
     const before = cpuBefore[name] as Map<number, number>;
     let cpu = 0;
-    for (const [pid, micros] of after) cpu += micros - (before.get(pid) ?? micros);
+    const byPid: Record<string, number> = {};
+    for (const [pid, micros] of after) {
+      const used = micros - (before.get(pid) ?? micros);
+      byPid[String(pid)] = used;
+      cpu += used;
+    }
     const peak = peaks[name] as { max: number; sum: number };
-    usage[name] = { cpuMicros: cpu, peakRssMaxBytes: peak.max, peakRssSumBytes: peak.sum, processCount: pids.length };
+    usage[name] = { cpuMicros: cpu, peakRssMaxBytes: peak.max, peakRssSumBytes: peak.sum, processCount: pids.length, cpuMicrosByPid: byPid };
   }
-  return { load: result, usage };
+  return { load: result, usage, host };
+}
+
+/** CPU (in cores) used by processes outside the bench over the next `ms` milliseconds. */
+export async function otherCoresOver(ms: number): Promise<number> {
+  const before = { at: performance.now(), busy: hostBusyMicros(), own: ownTreeMicros() };
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = { at: performance.now(), busy: hostBusyMicros(), own: ownTreeMicros() };
+  const window = (after.at - before.at) * 1000;
+  return (after.busy - before.busy - (after.own - before.own)) / window;
+}
+
+/**
+ * A note on what the rest of the machine did during the windows (other
+ * processes' CPU, in cores), so a disturbed run says so next to its figures.
+ */
+export function hostNote(windows: readonly { label: string; otherCores: number }[], cores: number): string {
+  const byLabel = new Map<string, number[]>();
+  for (const w of windows) byLabel.set(w.label, [...(byLabel.get(w.label) ?? []), w.otherCores]);
+  const all = windows.map((w) => w.otherCores).filter(Number.isFinite);
+  if (all.length === 0) return 'CPU of other processes on the machine: not measured.';
+  const worst = Math.max(...all);
+  const parts = [...byLabel].map(([label, values]) => `${label} ${values.map((v) => v.toFixed(2)).join(', ')}`);
+  return (
+    `Other processes on the machine used, per window (cores of ${cores}): ${parts.join('; ')}. ` +
+    (worst > 0.1 * cores ? 'Windows with more than a tenth of the machine busy elsewhere are disturbed; compare ratios, and rerun when the machine is quiet.' : 'The machine was quiet.')
+  );
 }

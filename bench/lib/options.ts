@@ -16,10 +16,18 @@ export interface BenchOptions {
   perchWorkers: number;
   /** perch's CLI entry, relative to the repo root (another checkout's, to compare). */
   perchCli: string;
+  /** Before each window, wait up to this many seconds for other processes to leave the machine quiet (0: never wait). */
+  quietWaitSeconds: number;
   /** Keep the temp dir (configs, logs of every process) instead of deleting it. */
   keep: boolean;
   help: boolean;
 }
+
+/** Below this much CPU (in cores) used by processes outside the bench, the machine counts as quiet. */
+export const QUIET_CORES = 0.15;
+
+/** What a run without --scenario runs, in this order. */
+export const DEFAULT_SCENARIOS = ['forwarding', 'limits', 'workers'] as const;
 
 export const USAGE = `usage: node bench/run.ts [options]
 
@@ -29,9 +37,12 @@ export const USAGE = `usage: node bench/run.ts [options]
   --reps <n>            repetitions, peer order alternated each time; medians reported (default 3, quick 1)
   --connections <n>     concurrent keep-alive connections (default 50)
   --only <a,b>          targets: ${TARGET_NAMES.join(', ')} (default all)
-  --scenario <a,b>      scenario files in bench/scenarios/ (default forwarding)
-  --perch-workers <n>   perch's worker count (default 1, for the pinned comparison)
+  --scenario <a,b>      scenario files in bench/scenarios/ (default ${DEFAULT_SCENARIOS.join(',')})
+  --perch-workers <n>   perch's worker count in "forwarding" (default 1, for the pinned comparison;
+                        "limits" always runs 2 workers, "workers" runs 1 and 2)
   --perch-cli <file>    perch's CLI entry to run as "<file> start perch.toml" (default src/cli.ts)
+  --quiet-wait <s>      before each window, wait up to s seconds until other processes use less than
+                        ${QUIET_CORES} core over a second (for a shared machine; default 0 = measure at once)
   --keep                keep the temp dir with generated configs and process logs
   --help
 `;
@@ -61,6 +72,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       scenario: { type: 'string' },
       'perch-workers': { type: 'string' },
       'perch-cli': { type: 'string' },
+      'quiet-wait': { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -76,9 +88,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     reps: Math.round(positiveNumber('reps', values.reps, quick ? 1 : 3)),
     connections: Math.round(positiveNumber('connections', values.connections, 50)),
     only: TARGET_NAMES.filter((name) => only.includes(name)),
-    scenarios: list(values.scenario) ?? ['forwarding'],
+    scenarios: list(values.scenario) ?? [...DEFAULT_SCENARIOS],
     perchWorkers: Math.round(positiveNumber('perch-workers', values['perch-workers'], 1)),
     perchCli: values['perch-cli'] ?? 'src/cli.ts',
+    quietWaitSeconds: values['quiet-wait'] === undefined || values['quiet-wait'] === '0' ? 0 : positiveNumber('quiet-wait', values['quiet-wait'], 0),
     keep: values.keep === true,
     help: values.help === true,
   };

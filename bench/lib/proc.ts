@@ -74,3 +74,33 @@ export function rssBytes(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** Busy CPU time of the whole machine so far (every core: user, nice, system, irq, softirq, steal), µs. */
+export function hostBusyMicros(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    return ((user + nice + system + irq + softirq + steal) * 1_000_000) / clockTicksPerSecond;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU used so far by this process and every descendant, µs: the live tree
+ * plus what reaped children used (cutime + cstime of this process), so a
+ * child that started and exited in between (the load generator) counts too.
+ */
+export function ownTreeMicros(): number {
+  let total = 0;
+  for (const micros of cpuMicros(processTree(process.pid)).values()) total += micros;
+  try {
+    const text = readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // Fields 16 and 17 (cutime, cstime) are at 13 and 14 here (index 0 is field 3).
+    total += ((Number(fields[13]) + Number(fields[14])) * 1_000_000) / clockTicksPerSecond;
+  } catch {
+    return NaN;
+  }
+  return total;
+}

@@ -13,8 +13,12 @@ export interface StartOptions {
   args: readonly string[];
   env?: Record<string, string>;
   cwd?: string;
-  /** Pin the process (and everything it forks) to this CPU core with taskset. */
-  core?: number;
+  /**
+   * Pin the process (and everything it forks) with taskset: one core, or a
+   * core list such as "0,1". Unset, a child inherits the runner's own
+   * affinity (run.ts pins itself to core 1), so "anywhere" must be said as a list.
+   */
+  core?: number | string;
   /** Where stdout and stderr go; a file, so a chatty process never blocks on a pipe the bench must drain. */
   logFile: string;
 }

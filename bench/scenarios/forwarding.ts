@@ -4,7 +4,8 @@
 // response size: throughput and latency against going direct, and the proxy's
 // own CPU per request and p99 against the bare undici forwarder.
 import type { BenchContext, ScenarioReport } from '../lib/context.ts';
-import type { Measurement } from '../lib/loadgen.ts';
+import { hostNote, type Measurement } from '../lib/loadgen.ts';
+import os from 'node:os';
 import { median, ratio } from '../lib/stats.ts';
 import { formatNumber, formatRatio } from '../lib/table.ts';
 import type { Target, TargetName } from '../lib/targets.ts';
@@ -184,7 +185,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
       align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
       rows,
     },
-    notes: [],
+    notes: [hostNote(samples.map((s) => ({ label: s.target, otherCores: s.raw.host.otherCores })), os.cpus().length)],
     data: {
       sizes: SIZES,
       backend: { port: backend.port, pid: backend.process.pid },
