@@ -11,6 +11,7 @@ import { HealthMonitor } from '../checks/monitor.ts';
 import { checksFor } from '../checks/plan.ts';
 import { Fleet } from '../machines/fleet.ts';
 import { Autoscaler } from '../autoscale/autoscaler.ts';
+import { settlePorts } from './listen.ts';
 import { LoadBroker } from './load-broker.ts';
 import { formatAddress } from './worker.ts';
 import { generateTicketKeys } from '../tls/server-options.ts';
@@ -25,8 +26,9 @@ const RESTARTS_PER_WINDOW = 5;
 const RESTART_BACKOFF_MS = 1_000;
 const WORKER_EXIT_GRACE_MS = 2_000;
 
-export async function runPrimary(config: PerchConfig): Promise<void> {
+export async function runPrimary(loaded: PerchConfig): Promise<void> {
   const log = logger().child({ role: 'primary' });
+  const config = await settlePorts(loaded);
   const fleet = new Fleet(config, log);
   const workers = new Map<number, Worker>();
   const readyAddresses = new Map<number, { http: string[]; https: string[] }>();
@@ -36,7 +38,7 @@ export async function runPrimary(config: PerchConfig): Promise<void> {
   let shuttingDown = false;
   let announced = false;
 
-  // Workers accept on the shared listening socket themselves. With Node's default
+  // Workers accept connections themselves (see listen.ts). With Node's default
   // round-robin the primary accepts and hands each connection over, and a
   // connection handed to a worker that dies before taking it stays open in the
   // primary, unanswered; it would also cost the primary work per connection.

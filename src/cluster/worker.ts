@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import type { HttpOptions, ListenAddress, PerchConfig } from '../config/model.ts';
+import type { HttpOptions, PerchConfig } from '../config/model.ts';
 import { accessLogger, flushLogs, logger } from '../log/logger.ts';
 import type { MachineView } from '../machines/machine.ts';
 import type { ListenerFacts, ResponsePolicy } from '../proxy/headers.ts';
@@ -18,6 +18,7 @@ import { RequestIds } from '../proxy/request-id.ts';
 import { Upstreams } from '../proxy/upstreams.ts';
 import { routesOf, ServiceRoute } from '../routing/service-route.ts';
 import { ServiceListeners } from '../services/listeners.ts';
+import { listenOn } from './listen.ts';
 import { LoadChannel } from './load-channel.ts';
 import { HostRouter } from '../routing/host-router.ts';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
@@ -210,16 +211,6 @@ class WorkerState {
   }
 }
 
-function listenOn(server: http.Server | http2.Http2SecureServer, address: ListenAddress): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    const options = address.host === '' ? { port: address.port } : { host: address.host, port: address.port };
-    server.listen(options, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
 
 export function formatAddress(address: AddressInfo): string {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;

@@ -177,9 +177,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   /** The client connection closed; an unfinished exchange stops its upstream request. */
   clientClosed(): void {
     if (this.done || this.res.writableFinished) return;
-    this.status = this.status || 499;
+    // 499 as nginx logs it: the client left before the response was complete. Done first, so the
+    // upstream error the abort causes is not taken for the machine's fault.
+    this.status = 499;
+    this.done = true;
     this.controller?.abort(new Error('client went away'));
-    this.finish();
+    this.host.finished(this);
   }
 
   finish(): void {

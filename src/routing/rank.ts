@@ -72,6 +72,11 @@ function withinKey(c: Candidate): number {
   return c.load < c.soft ? (c.rttMs === null ? 0 : rttBucket(c.rttMs)) : c.load;
 }
 
+/** Whether `a` is as good a choice as `b` under the same steering (equal region rank, tier and closeness or load). */
+export function equallyGood(a: Candidate, b: Candidate, regions: RegionRanks, steering: Steering): boolean {
+  return compare(a, regionKey(a, regions, steering), b, regionKey(b, regions, steering)) === 0;
+}
+
 /** Negative when a should take the request before b; 0 for equals. */
 function compare(a: Candidate, ak: number, b: Candidate, bk: number): number {
   if (ak !== bk) return ak - bk;

@@ -8,7 +8,7 @@ import type { AppConfig, PerchConfig, ServiceCommon } from '../config/model.ts';
 import type { MachineView } from '../machines/machine.ts';
 import type { ResponsePolicy } from '../proxy/headers.ts';
 import type { Upstreams } from '../proxy/upstreams.ts';
-import { bestCandidate, type Candidate, type RegionRanks, type Steering } from './rank.ts';
+import { bestCandidate, equallyGood, type Candidate, type RegionRanks, type Steering } from './rank.ts';
 
 /** The key of an app's route: its name for the HTTP service, `<app>#<n>` for its n-th [[services]] entry. */
 export function routeKey(app: string, serviceIndex: number | null): string {
@@ -105,6 +105,14 @@ export interface LoadListener {
   returnSlots(target: MachineTarget, count: number): void;
 }
 
+/**
+ * Spare slots a worker keeps on a machine beyond those in use, so most requests
+ * need no round trip; it returns what goes beyond twice this.
+ */
+export function spareSlots(hardLimit: number): number {
+  return Math.max(1, Math.floor(hardLimit / 8));
+}
+
 export class ServiceRoute {
   readonly key: string;
   readonly config: AppConfig;
@@ -175,11 +183,24 @@ export class ServiceRoute {
    * Null means: ask the primary, whose counts are exact.
    */
   tryAcquire(steering: Steering, exclude: readonly string[] | null): MachineTarget | null {
-    const best = bestCandidate(this.targets, this.regions, steering, exclude, false);
+    let best = bestCandidate(this.targets, this.regions, steering, exclude, false);
     if (best === null) return null;
-    if (best.hard !== null && best.local >= best.lease) return null;
+    if (best.hard !== null && best.local >= best.lease) {
+      // The pick among equals was random: an equally good machine this worker holds a slot of does as well.
+      best = this.equalWithSlot(best, steering, exclude);
+      if (best === null) return null;
+    }
     this.take(best);
     return best;
+  }
+
+  private equalWithSlot(best: MachineTarget, steering: Steering, exclude: readonly string[] | null): MachineTarget | null {
+    for (const target of this.targets) {
+      if (target === best || !target.routable || target.hard === null || target.local >= target.lease) continue;
+      if (exclude !== null && exclude.includes(target.id)) continue;
+      if (equallyGood(target, best, this.regions, steering)) return target;
+    }
+    return null;
   }
 
   /** Counts a request (or connection) on a machine, chosen here or granted by the primary. */
@@ -195,7 +216,15 @@ export class ServiceRoute {
     target.local--;
     target.load--;
     this.listener.loadChanged(target);
-    if (this.contended && target.hard !== null && target.lease > target.local) this.giveBack(target);
+    if (target.hard === null || target.lease <= target.local) return;
+    if (this.contended) {
+      this.giveBack(target);
+    } else if (target.lease - target.local > 2 * spareSlots(target.hard)) {
+      // Idle slots held here are slots another worker may need: keep a band of spares, return the rest.
+      const excess = target.lease - target.local - spareSlots(target.hard);
+      target.lease -= excess;
+      this.listener.returnSlots(target, excess);
+    }
   }
 
   /** Gives every slot this worker holds but does not use back to the primary. */

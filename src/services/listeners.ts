@@ -18,6 +18,7 @@ import { CertStore } from '../tls/cert-store.ts';
 import { DEFAULT_HTTPS_PORT, planServices, type PortPlan } from './plan.ts';
 import { portTls, type PortTls } from './port-tls.ts';
 import { TcpForward, type TcpPort } from './tcp-forward.ts';
+import { listenOn } from '../cluster/listen.ts';
 
 export interface ServiceListenersOptions {
   config: PerchConfig;
@@ -84,7 +85,7 @@ export class ServiceListeners {
       }
       const server = this.serverFor(port, route, portTlsOptions);
       this.servers.push(server);
-      await listenOn(server, port.host, port.port);
+      await listenOn(server, { host: port.host, port: port.port });
       addresses.push(`${port.host.includes(':') ? `[${port.host}]` : port.host || '*'}:${port.port}`);
     }
     if (plan.ports.length > 0) log.info({ ports: plan.ports.length, kinds: countKinds(plan.ports) }, 'service ports listening');
@@ -244,15 +245,6 @@ function httpServerOptions(edge: EdgeLimits, idleTimeoutMs: number): http.Server
   };
 }
 
-function listenOn(server: AnyServer, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(host === '' ? { port } : { host, port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
 
 function countKinds(ports: readonly PortPlan[]): Record<string, number> {
   const counts: Record<string, number> = {};

@@ -42,6 +42,18 @@ t.test('streaming', async (t) => {
     t.ok(counted.endAt - counted.firstChunkAt >= 600, 'and the rest followed as it was sent');
   });
 
+  t.test('a client that leaves mid-response is logged as 499, not as a machine failure', async (t) => {
+    const controller = new AbortController();
+    const response = await request(`${perch.origin}/stream?chunks=20&interval=100&size=16`, { dispatcher: agent, headers: { host: 'hello.localhost' }, signal: controller.signal });
+    for await (const _ of response.body) {
+      controller.abort();
+      break;
+    }
+    const line = await perch.waitForLog((entry) => entry.msg === 'request' && String(entry.path).startsWith('/stream?chunks=20'));
+    t.equal(line.status, 499);
+    t.equal(line.code, null, 'no error code: the machine did nothing wrong');
+  });
+
   t.test('large bodies both ways', async (t) => {
     const size = 32 * 1024 * 1024;
     const download = await request(`${perch.origin}/bytes/${size}`, { dispatcher: agent, headers: { host: 'hello.localhost' } });
