@@ -76,7 +76,13 @@ export class LoadChannel implements LoadListener {
         }
         break;
       case 'grant':
-        this.granted(message.seq, message.machine, message.epoch, message.slots);
+        this.granted(message.seq, message.machine, message.epoch, message.slots, message.share);
+        break;
+      case 'recall':
+        for (const route of this.routes.values()) {
+          const target = route.target(message.machine);
+          if (target !== undefined) route.giveBack(target, message.count);
+        }
         break;
       case 'reject': {
         const entry = this.waiting.get(message.seq);
@@ -94,7 +100,7 @@ export class LoadChannel implements LoadListener {
     }
   }
 
-  private granted(seq: number, machine: string, epoch: number, slots: number): void {
+  private granted(seq: number, machine: string, epoch: number, slots: number, share: number): void {
     const entry = this.waiting.get(seq);
     const route = entry?.app ?? this.routeOf(machine);
     const target = route?.target(machine);
@@ -107,6 +113,7 @@ export class LoadChannel implements LoadListener {
       return;
     }
     target.lease += slots;
+    target.share = share;
     if (entry === undefined) {
       // The waiter gave up meanwhile: the slot is spare; give it back if others wait.
       if (route!.contended) route!.giveBack(target);

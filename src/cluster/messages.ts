@@ -16,7 +16,10 @@ export type PrimaryMessage =
   | { t: 'machines'; gen: number; machines: MachineView[]; regions: string[] }
   /** The load other workers have on each machine: [machine id, load]. */
   | { t: 'others'; loads: [string, number][] }
-  | { t: 'grant'; seq: number; machine: string; epoch: number; slots: number }
+  /** `share`: the slots of the machine this worker may keep while idle (its fair part of hard_limit). */
+  | { t: 'grant'; seq: number; machine: string; epoch: number; slots: number; share: number }
+  /** Give back up to `count` slots of the machine you hold but do not use. */
+  | { t: 'recall'; machine: string; count: number }
   | { t: 'reject'; seq: number; code: RejectCode }
   | { t: 'contention'; app: string; on: boolean }
   /** Requests of the route wait for machines to wake: their bound is now the wake timeout (PM03). */

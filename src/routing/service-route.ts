@@ -70,6 +70,8 @@ export class MachineTarget implements Candidate {
   load = 0;
   /** Hard-limit slots this worker holds (machines with a hard_limit only). */
   lease = 0;
+  /** Slots it may keep while idle: its fair part of hard_limit, as the primary says. */
+  share = 0;
   /** Consecutive connect failures on live traffic. */
   connectFailures = 0;
   /** Out of rotation in this worker after connect failures, until the primary says it is healthy again. */
@@ -103,14 +105,6 @@ export interface LoadListener {
   loadChanged(target: MachineTarget): void;
   /** A route in contention: slots this worker does not use go back to the primary. */
   returnSlots(target: MachineTarget, count: number): void;
-}
-
-/**
- * Spare slots a worker keeps on a machine beyond those in use, so most requests
- * need no round trip; it returns what goes beyond twice this.
- */
-export function spareSlots(hardLimit: number): number {
-  return Math.max(1, Math.floor(hardLimit / 8));
 }
 
 export class ServiceRoute {
@@ -219,19 +213,17 @@ export class ServiceRoute {
     if (target.hard === null || target.lease <= target.local) return;
     if (this.contended) {
       this.giveBack(target);
-    } else if (target.lease - target.local > 2 * spareSlots(target.hard)) {
-      // Idle slots held here are slots another worker may need: keep a band of spares, return the rest.
-      const excess = target.lease - target.local - spareSlots(target.hard);
-      target.lease -= excess;
-      this.listener.returnSlots(target, excess);
+    } else if (target.lease > target.share) {
+      // Slots borrowed beyond its share go back as soon as they are free; its share it keeps.
+      this.giveBack(target, target.lease - Math.max(target.share, target.local));
     }
   }
 
-  /** Gives every slot this worker holds but does not use back to the primary. */
-  giveBack(target: MachineTarget): void {
-    const spare = target.lease - target.local;
+  /** Gives slots this worker holds but does not use back to the primary: all of them, or at most `count`. */
+  giveBack(target: MachineTarget, count = Infinity): void {
+    const spare = Math.min(count, target.lease - target.local);
     if (spare <= 0) return;
-    target.lease = target.local;
+    target.lease -= spare;
     this.listener.returnSlots(target, spare);
   }
 

@@ -29,17 +29,38 @@ export interface Want {
 
 export type RejectCode = 'PR01' | 'PR02' | 'PR04';
 
+/** The worker (other than `asking`) holding the most leased-but-unused slots of a machine, if any. */
+function idleHolderOf(entry: Slots, asking: number): { worker: number; key: string } | null {
+  let best: number | null = null;
+  let most = 0;
+  for (const [worker, leased] of entry.leased) {
+    if (worker === asking) continue;
+    const idle = leased - (entry.used.get(worker) ?? 0);
+    if (idle > most) {
+      most = idle;
+      best = worker;
+    }
+  }
+  return best === null ? null : { worker: best, key: keyOf(entry.machine) };
+}
+
 function forgive(want: Want, machineId: string): void {
   if (want.exclude === null || !want.exclude.includes(machineId)) return;
   want.exclude = want.exclude.filter((id) => id !== machineId);
 }
+
+/** How long a want waits for the slot a recall asked for before the route goes into contention. */
+export const RECALL_PATIENCE_MS = 5;
 
 export function keyOf(machine: LedgerMachine): string {
   return machine.key ?? machine.id;
 }
 
 export type LedgerEffect =
-  | { to: number; msg: { t: 'grant'; seq: number; machine: string; epoch: number; slots: number } }
+  /** `share`: the slots of the machine this worker may keep while idle (its fair part of hard_limit). */
+  | { to: number; msg: { t: 'grant'; seq: number; machine: string; epoch: number; slots: number; share: number } }
+  /** Give back up to `count` slots you hold but do not use: someone else needs one. */
+  | { to: number; msg: { t: 'recall'; machine: string; count: number } }
   | { to: number; msg: { t: 'reject'; seq: number; code: RejectCode } }
   | { to: 'all'; msg: { t: 'contention'; app: string; on: boolean } };
 
@@ -62,6 +83,10 @@ export class SlotLedger {
   private readonly workers = new Set<number>();
   private readonly policies: ReadonlyMap<string, AppQueuePolicy>;
   regions: RegionRanks = new Map();
+  /** Found by the last tryGrant: a worker holding an idle slot of the best full machine. */
+  private idleHolder: { worker: number; key: string } | null = null;
+  /** When a recall was sent for a want (one per want). */
+  private readonly recalledAt = new WeakMap<Want, number>();
   private readonly now: () => number;
   private readonly spillGraceMs: number;
   /** When each queued want may leave its best region or preference. */
@@ -165,11 +190,36 @@ export class SlotLedger {
       return [{ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR04' } }];
     }
     queue.push(want);
+    this.wait(want, effects);
+    return effects;
+  }
+
+  /**
+   * A want that could not be granted waits. When a better machine's slots are
+   * all leased but some lie idle at a worker, that worker is asked for one
+   * (a recall: one round trip, nobody else disturbed). Only when no slot lies
+   * idle, or a recall brought none back, does the route go into contention:
+   * every worker then returns its spare and each freed slot, so the oldest
+   * waiter, whichever worker it is on, gets the next one.
+   */
+  private wait(want: Want, effects: LedgerEffect[]): void {
+    const recalledAt = this.recalledAt.get(want);
+    if (recalledAt === undefined && this.idleHolder !== null) {
+      this.recalledAt.set(want, this.now());
+      effects.push({ to: this.idleHolder.worker, msg: { t: 'recall', machine: this.idleHolder.key, count: 1 } });
+      return;
+    }
+    // The slot a recall asked for comes back within a round trip, unless it was in use after all.
+    if (recalledAt !== undefined && this.now() - recalledAt < RECALL_PATIENCE_MS) return;
     if (!this.contended.has(want.app)) {
       this.contended.add(want.app);
       effects.push({ to: 'all', msg: { t: 'contention', app: want.app, on: true } });
     }
-    return effects;
+  }
+
+  /** A worker's fair part of a machine's hard_limit: what it may keep while idle. */
+  shareOf(machine: LedgerMachine): number {
+    return machine.hard === null ? 0 : Math.ceil(machine.hard / Math.max(1, this.workers.size));
   }
 
   /** A waiting request gave up (timeout, client gone). */
@@ -228,8 +278,12 @@ export class SlotLedger {
       for (const want of queue) {
         if (this.tryGrant(want, candidates, effects)) continue;
         const alive = rankCandidates(candidates, this.regions, want.steering, want.exclude).length > 0 || this.comingFor(want, candidates);
-        if (alive) waiting.push(want);
-        else effects.push({ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR01' } });
+        if (!alive) {
+          effects.push({ to: want.worker, msg: { t: 'reject', seq: want.seq, code: 'PR01' } });
+          continue;
+        }
+        waiting.push(want);
+        this.wait(want, effects);
       }
       this.queues.set(app, waiting);
     }
@@ -249,6 +303,7 @@ export class SlotLedger {
     // freed a moment ago and not yet reported: a want leaves that region (or steering
     // preference) only once it has waited `spillGraceMs` for them to come back.
     let full = Infinity;
+    this.idleHolder = null;
     const mayLeave = this.now() >= (this.spillAt.get(want) ?? 0);
     // Fullness is judged here by leases, which are exact; reported load may lag.
     for (const machine of rankCandidates(candidates, this.regions, want.steering, want.exclude, false)) {
@@ -259,19 +314,21 @@ export class SlotLedger {
       if (machine.hard !== null) {
         const free = machine.hard - entry.leasedTotal;
         if (free <= 0) {
+          if (key < full) this.idleHolder = idleHolderOf(entry, want.worker);
           full = Math.min(full, key);
           continue;
         }
-        // Lease spare slots too while the app is quiet, so the worker needs no round trip for the next ones.
-        const spare = this.queued(want.app) === 0 ? Math.floor((free - 1) / (2 * Math.max(1, this.workers.size))) : 0;
-        slots = 1 + spare;
-        entry.leased.set(want.worker, (entry.leased.get(want.worker) ?? 0) + slots);
+        // While the route is quiet, top the worker up to its share, so it needs no round trip for the next ones.
+        const held = entry.leased.get(want.worker) ?? 0;
+        const topUp = this.queued(want.app) === 0 ? Math.max(0, Math.min(this.shareOf(machine) - held - 1, free - 1)) : 0;
+        slots = 1 + topUp;
+        entry.leased.set(want.worker, held + slots);
         entry.leasedTotal += slots;
       }
       // Counted at once, so the next choice sees it before the worker reports.
       entry.used.set(want.worker, (entry.used.get(want.worker) ?? 0) + 1);
       machine.load++;
-      effects.push({ to: want.worker, msg: { t: 'grant', seq: want.seq, machine: keyOf(machine), epoch: machine.epoch, slots } });
+      effects.push({ to: want.worker, msg: { t: 'grant', seq: want.seq, machine: keyOf(machine), epoch: machine.epoch, slots, share: this.shareOf(machine) } });
       return true;
     }
     return false;

@@ -5,7 +5,7 @@
 // slots are void. Expected effects are derived from those rules.
 import t, { type Test } from 'tap';
 import { NO_STEERING, type Steering } from '../../src/routing/rank.ts';
-import { SlotLedger, type LedgerEffect, type LedgerMachine, type RejectCode, type Want } from '../../src/routing/slot-ledger.ts';
+import { RECALL_PATIENCE_MS, SlotLedger, type LedgerEffect, type LedgerMachine, type RejectCode, type Want } from '../../src/routing/slot-ledger.ts';
 
 const REGIONS = new Map([
   ['iad', 0],
@@ -38,11 +38,27 @@ function machine(id: string, o: MachineOpts = {}): LedgerMachine {
   };
 }
 
+/**
+ * A ledger whose grants are compared without their `share` (each worker's fair
+ * part of hard_limit, tested on its own below), so the rows say what matters here.
+ */
 function newLedger(queueLengths: Record<string, number> = {}, workers = [1, 2, 3]): SlotLedger {
   const ledger = new SlotLedger(new Map(Object.entries(queueLengths).map(([app, queueLength]) => [app, { queueLength }])));
   ledger.regions = REGIONS;
   for (const worker of workers) ledger.addWorker(worker);
+  for (const method of ['want', 'cancel', 'release', 'workerGone', 'pump', 'setMachine'] as const) {
+    const original = (ledger[method] as (...args: unknown[]) => LedgerEffect[]).bind(ledger);
+    (ledger as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => withoutShare(original(...args));
+  }
   return ledger;
+}
+
+function withoutShare(effects: LedgerEffect[]): LedgerEffect[] {
+  return effects.map((effect) => {
+    if (effect.msg.t !== 'grant') return effect;
+    const { share: _share, ...msg } = effect.msg;
+    return { ...effect, msg } as LedgerEffect;
+  });
 }
 
 function steer(s: Partial<Steering>): Steering {
@@ -53,7 +69,7 @@ function want(worker: number, seq: number, o: { app?: string; steering?: Steerin
   return { worker, seq, app: o.app ?? 'web', steering: o.steering ?? NO_STEERING, exclude: o.exclude ?? null };
 }
 
-const grant = (to: number, seq: number, machine: string, epoch = 1, slots = 1): LedgerEffect => ({ to, msg: { t: 'grant', seq, machine, epoch, slots } });
+const grant = (to: number, seq: number, machine: string, epoch = 1, slots = 1): LedgerEffect => ({ to, msg: { t: 'grant', seq, machine, epoch, slots } } as LedgerEffect);
 const reject = (to: number, seq: number, code: RejectCode): LedgerEffect => ({ to, msg: { t: 'reject', seq, code } });
 const contention = (app: string, on: boolean): LedgerEffect => ({ to: 'all', msg: { t: 'contention', app, on } });
 
@@ -212,6 +228,56 @@ t.test('a retry excluded a machine that is starting again: it waits for the new 
   ledger.setMachine(machine('a', { routable: false, coming: true }));
   t.strictSame(ledger.want(want(1, 1, { exclude: ['a'] })), [contention('web', true)], 'it waits');
   t.strictSame(ledger.setMachine(machine('a', { epoch: 2 })), [grant(1, 1, 'a', 2), contention('web', false)], 'and gets the new process');
+});
+
+t.test('grants top a quiet worker up to its share: ceil(hard_limit / workers)', async (t) => {
+  let now = 0;
+  const ledger = new SlotLedger(new Map(), { now: () => now });
+  ledger.regions = REGIONS;
+  for (const worker of [1, 2]) ledger.addWorker(worker);
+  ledger.setMachine(machine('m', { hard: 9 }));
+  // Share 5 of 9: the first grant gives the 1 asked for and 4 spare.
+  t.strictSame(ledger.want(want(1, 1)), [{ to: 1, msg: { t: 'grant', seq: 1, machine: 'm', epoch: 1, slots: 5, share: 5 } }]);
+  ledger.report(1, 'm', 1, 5);
+  // Worker 1 needs a sixth: beyond its share it gets exactly one.
+  t.strictSame(ledger.want(want(1, 2)), [{ to: 1, msg: { t: 'grant', seq: 2, machine: 'm', epoch: 1, slots: 1, share: 5 } }]);
+  // Worker 2 gets what is left, up to its share: 3 free, so 3.
+  t.strictSame(ledger.want(want(2, 1)), [{ to: 2, msg: { t: 'grant', seq: 1, machine: 'm', epoch: 1, slots: 3, share: 5 } }]);
+  now += 1;
+});
+
+t.test('slots leased but idle at another worker are recalled, without contention', async (t) => {
+  let now = 0;
+  const ledger = new SlotLedger(new Map(), { now: () => now });
+  ledger.regions = REGIONS;
+  for (const worker of [1, 2]) ledger.addWorker(worker);
+  ledger.setMachine(machine('m', { hard: 2 }));
+  // Worker 1 takes both slots (its share is 1: it gets 1, then 1 more) and finishes with one.
+  ledger.want(want(1, 1));
+  ledger.want(want(1, 2));
+  ledger.report(1, 'm', 1, 1);
+  t.equal(ledger.leasedTo(1, 'm'), 2);
+  // Worker 2 asks: no free slot, but worker 1 has one idle: recall it; nobody goes into contention.
+  t.strictSame(ledger.want(want(2, 1)), [{ to: 1, msg: { t: 'recall', machine: 'm', count: 1 } }]);
+  t.equal(ledger.queued('web'), 1, 'the want waits for it');
+  // The slot comes back: it goes to the waiter.
+  t.strictSame(ledger.release(1, 'm', 1, 1), [{ to: 2, msg: { t: 'grant', seq: 1, machine: 'm', epoch: 1, slots: 1, share: 1 } }]);
+  t.equal(ledger.queued('web'), 0);
+});
+
+t.test('a recall that brings nothing back puts the route into contention after its patience', async (t) => {
+  let now = 0;
+  const ledger = new SlotLedger(new Map(), { now: () => now });
+  ledger.regions = REGIONS;
+  for (const worker of [1, 2]) ledger.addWorker(worker);
+  ledger.setMachine(machine('m', { hard: 1 }));
+  ledger.want(want(1, 1));
+  ledger.report(1, 'm', 1, 0); // a stale report: the slot looks idle
+  t.strictSame(ledger.want(want(2, 1)), [{ to: 1, msg: { t: 'recall', machine: 'm', count: 1 } }]);
+  ledger.report(1, 'm', 1, 1); // it was in use after all
+  t.strictSame(ledger.pump('web'), [], 'within the patience: still waiting for the recall');
+  now += RECALL_PATIENCE_MS;
+  t.strictSame(ledger.pump('web'), [{ to: 'all', msg: { t: 'contention', app: 'web', on: true } }], 'then contention');
 });
 
 t.test('queue length 0: no request ever waits', async (t) => {
@@ -530,7 +596,9 @@ function runProperty(t: Test, seed: number, steps: number): void {
     ['api', false],
   ]);
   const free = (m: ModelMachine): number => (m.hard === null ? Infinity : m.hard - [...leases.get(m.id)!.values()].reduce((a, b) => a + b, 0));
-  const stats = { grants: 0, spare: 0, PR01: 0, PR02: 0, PR04: 0, on: 0, off: 0, staleReleases: 0, restarts: 0, deaths: 0, maxQueued: 0 };
+  const stats = { grants: 0, spare: 0, recalls: 0, PR01: 0, PR02: 0, PR04: 0, on: 0, off: 0, staleReleases: 0, restarts: 0, deaths: 0, maxQueued: 0 };
+  // Routes whose waiters had a recall sent since their queue last emptied: they may wait without contention.
+  const recalledFor = new Set<string>();
   const violations: string[] = [];
   let seq = 0;
 
@@ -614,6 +682,14 @@ function runProperty(t: Test, seed: number, steps: number): void {
         continue;
       }
       if (!workers.includes(effect.to)) fail(`${msg.t} to dead worker ${effect.to}`);
+      if (msg.t === 'recall') {
+        // A recall asks a worker that holds a slot of the machine for one it does not use.
+        stats.recalls++;
+        const m = byId.get(msg.machine);
+        if (m === undefined || (leases.get(m.id)!.get(effect.to) ?? 0) < 1) fail(`recall of ${msg.machine} from worker ${effect.to}, which holds none`);
+        recalledFor.add(m?.app ?? '');
+        continue;
+      }
       let w: Want | undefined;
       let app: string | undefined;
       if (fresh !== null && fresh.worker === effect.to && fresh.seq === msg.seq) {
@@ -679,7 +755,9 @@ function runProperty(t: Test, seed: number, steps: number): void {
       stats.maxQueued = Math.max(stats.maxQueued, queue.length);
       if (ledger.queued(app) !== queue.length) fail(`${app}: ${queue.length} wait, the ledger says ${ledger.queued(app)}`);
       if (queue.length > QUEUE_LENGTH[app]!) fail(`${app}: queue over its bound`);
-      if (contended.get(app) !== queue.length > 0) fail(`${app}: contention ${contended.get(app)} with ${queue.length} waiting`);
+      if (queue.length === 0) recalledFor.delete(app);
+      if (contended.get(app) && queue.length === 0) fail(`${app}: contention on with nobody waiting`);
+      if (!contended.get(app) && queue.length > 0 && !recalledFor.has(app)) fail(`${app}: ${queue.length} wait with neither contention nor a recall`);
       for (const w of queue) {
         const usable = fleet.filter((m) => allows(w, m));
         if (!usable.some((m) => m.routable || m.coming)) fail(`${w.worker}:${w.seq} waits for nothing`);
