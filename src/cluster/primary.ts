@@ -25,6 +25,7 @@ const RESTART_WINDOW_MS = 10_000;
 const RESTARTS_PER_WINDOW = 5;
 const RESTART_BACKOFF_MS = 1_000;
 const WORKER_EXIT_GRACE_MS = 2_000;
+const PARENT_POLL_MS = 1_000;
 
 export async function runPrimary(loaded: PerchConfig): Promise<void> {
   const log = logger().child({ role: 'primary' });
@@ -208,6 +209,13 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
   }
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // For harnesses that start perch as a child: when they die without stopping it, so does perch.
+  if (process.env.PERCH_EXIT_WITH_PARENT === '1') {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) void shutdown('parent exited');
+    }, PARENT_POLL_MS).unref();
+  }
 
   for (let i = 0; i < config.workers; i++) fork();
   await fleet.startInitial();

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
+import { rmSync } from 'node:fs';
 import { CLI, REPO, writeConfig } from '../support/perch.ts';
 
 function perch(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -33,6 +34,7 @@ t.test('perch check lists every problem with file, key path, expected and found;
       ].join('\n'),
     },
   });
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const result = perch('check', path.join(dir, 'perch.toml'));
   t.equal(result.status, 1, 'exit code 1 on errors');
   const lines = result.stdout.split('\n');
@@ -47,6 +49,7 @@ t.test('perch check lists every problem with file, key path, expected and found;
 
 t.test('perch start refuses a bad config before anything starts', async (t) => {
   const dir = writeConfig({ apps: { broken: 'app = "broken"\n[http_service]\ninternal_port = "eighty"\n' } });
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const result = perch('start', path.join(dir, 'perch.toml'));
   t.equal(result.status, 1);
   t.match(result.stderr, /http_service\.internal_port/);

@@ -233,7 +233,7 @@ export async function startPerch(t: TeardownHost, options: PerchOptions): Promis
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
-    env: { ...process.env, PERCH_LOG_LEVEL: process.env.PERCH_LOG_LEVEL ?? 'info' },
+    env: { ...process.env, PERCH_LOG_LEVEL: process.env.PERCH_LOG_LEVEL ?? 'info', PERCH_EXIT_WITH_PARENT: '1' },
   });
   const perch = new Perch(dir, child);
   t.teardown(async () => {
