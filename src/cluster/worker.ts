@@ -5,7 +5,7 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { HttpOptions, PerchConfig } from '../config/model.ts';
-import { accessLogger, flushLogs, logger } from '../log/logger.ts';
+import { accessLogger, flushLogs, logger, requestLog } from '../log/logger.ts';
 import type { MachineView } from '../machines/machine.ts';
 import type { ListenerFacts, ResponsePolicy } from '../proxy/headers.ts';
 import { HttpProxy } from '../proxy/http-proxy.ts';
@@ -132,6 +132,7 @@ class WorkerState {
       requestIds: new RequestIds(workerId, config.region),
       channel: this.channel,
       access: accessLogger(),
+      requests: requestLog(),
     });
   }
 

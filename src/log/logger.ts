@@ -1,8 +1,10 @@
 // One structured logger for every process: JSON lines (pino) on stdout.
 // Events (state changes, errors) are written at once. Per-request access
-// lines go through a buffered destination flushed on a short timer, so a
+// lines are gathered (see line-batcher.ts) and flushed on a short timer, so a
 // request never waits on the terminal.
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { AccessLog } from './access-log.ts';
+import { LineBatcher } from './line-batcher.ts';
 
 export type { Logger };
 
@@ -11,7 +13,7 @@ const ACCESS_FLUSH_MS = 250;
 
 let events: Logger | null = null;
 let access: Logger | null = null;
-let accessDestination: (DestinationStream & { flushSync(): void; flush(): void }) | null = null;
+let accessDestination: LineBatcher | null = null;
 
 // pino's own line format: `level` is a number (30 info, 40 warn, 50 error),
 // `time` is milliseconds since the epoch. Label and ISO-time formatters cost
@@ -25,16 +27,21 @@ export function logger(): Logger {
   return events;
 }
 
+function accessBatcher(): LineBatcher {
+  return (accessDestination ??= new LineBatcher(1, ACCESS_FLUSH_MS));
+}
+
+/** pino for the rarer per-request and per-connection lines; they share the access destination. */
 export function accessLogger(): Logger {
-  if (access === null) {
-    // Lines gather into 32 KiB writes (one system call per ~100 requests); a
-    // quiet worker's lines still leave within ACCESS_FLUSH_MS.
-    const destination = pino.destination({ fd: 1, sync: false, minLength: 32 * 1024, maxWrite: 64 * 1024 });
-    accessDestination = destination;
-    setInterval(() => destination.flush(), ACCESS_FLUSH_MS).unref();
-    access = make(destination);
-  }
+  if (access === null) access = make(accessBatcher() as unknown as DestinationStream);
   return access;
+}
+
+let requests: AccessLog | null = null;
+
+/** The hot-path request line (see access-log.ts). */
+export function requestLog(): AccessLog {
+  return (requests ??= new AccessLog(accessBatcher(), process.pid));
 }
 
 /** Writes what is buffered; called before a process exits. */

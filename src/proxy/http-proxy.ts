@@ -4,6 +4,7 @@
 // Later phases (force_https, waking, compression, fly-replay) slot in here.
 import type { Http2ServerRequest } from 'node:http2';
 import type { LoadChannel } from '../cluster/load-channel.ts';
+import type { AccessLog } from '../log/access-log.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ServiceRoute, MachineTarget } from '../routing/service-route.ts';
 import type { HostRouter } from '../routing/host-router.ts';
@@ -28,6 +29,7 @@ export interface ProxyContext {
   requestIds: RequestIds;
   channel: LoadChannel;
   access: Logger;
+  requests: AccessLog;
 }
 
 /** A [[services]] port with the http handler: the port decides the route, not the Host header. */
@@ -246,20 +248,20 @@ export class HttpProxy implements ExchangeHost {
     if (target !== null) this.releaseTarget(exchange, target);
     recordExchange(exchange);
     const error = exchange.error;
-    this.ctx.access.info({
-      request_id: exchange.requestId,
+    this.ctx.requests.request({
+      requestId: exchange.requestId,
       app: exchange.app.config.name,
       machine: target?.id ?? null,
       region: target?.region ?? null,
-      method: exchange.req.method,
+      method: exchange.req.method ?? 'GET',
       path: exchange.path,
       status: exchange.status,
       bytes: exchange.bytesOut,
       attempts: exchange.attempts,
       ms: Math.round((performance.now() - exchange.startedAt) * 100) / 100,
       code: error?.code ?? null,
-      error: error === null ? undefined : error.message,
-    }, 'request');
+      error: error === null ? null : error.message,
+    });
   }
 
   /** force_https: a plain-HTTP request is sent to the same host and path on perch's HTTPS listener. */
