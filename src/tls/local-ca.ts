@@ -14,7 +14,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createExclusive, readComplete, replaceFile } from './atomic-file.ts';
 import { fileStem } from './names.ts';
-import { certMatchesKey, createCaCertificate, generateKeyPem, issueLeafCertificate, type CertKeyPem } from './x509.ts';
+import { certMatchesKey, generateKeyPem, type CertKeyPem } from './keys.ts';
+
+/** @peculiar/x509 is loaded only to make a certificate (see keys.ts). */
+const certificates = (): Promise<typeof import('./x509.ts')> => import('./x509.ts');
 
 const DAY_MS = 86_400_000;
 
@@ -87,7 +90,7 @@ export class LocalCA {
     }
     let cert = await readComplete(certFile, pemComplete('CERTIFICATE'));
     if (cert === null && key !== null) {
-      await createExclusive(certFile, await createCaCertificate(key, now(), options.caYears ?? 10), 0o644);
+      await createExclusive(certFile, await (await certificates()).createCaCertificate(key, now(), options.caYears ?? 10), 0o644);
       cert = await readComplete(certFile, pemComplete('CERTIFICATE'));
     }
     if (key === null || cert === null) throw new Error(`local CA in ${dir}: ${key === null ? keyFile : certFile} vanished while perch was creating it`);
@@ -128,7 +131,7 @@ export class LocalCA {
     const text = await readComplete(file, (t) => pemComplete('CERTIFICATE')(t) && pemComplete('PRIVATE KEY')(t));
     let issued = text === null ? null : this.usable(certName, text);
     if (issued === null) {
-      const pems = await issueLeafCertificate(this.ca, certName, this.now(), this.leafDays);
+      const pems = await (await certificates()).issueLeafCertificate(this.ca, certName, this.now(), this.leafDays);
       // Certificate first: `openssl x509 -in <file>` and friends read the first block.
       await replaceFile(file, pems.cert + pems.key, 0o600);
       issued = this.describe(certName, pems);

@@ -7,9 +7,12 @@
 // costs a handshake almost nothing; every TLS 1.2/1.3 client supports it.
 import 'reflect-metadata'; // @peculiar/x509's dependency injection needs the Reflect metadata API first.
 import * as x509 from '@peculiar/x509';
-import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import os from 'node:os';
-import { promisify } from 'node:util';
+import { CA_COMMON_NAME, generateKeyPem, type CertKeyPem } from './keys.ts';
+
+// Keys are node:crypto's: they live in keys.ts, which workers load without this file.
+export { CA_COMMON_NAME, certMatchesKey, generateKeyPem, type CertKeyPem } from './keys.ts';
 
 const crypto = webcrypto as unknown as Crypto;
 const EC_KEY = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -18,21 +21,8 @@ const DAY_MS = 86_400_000;
 /** Certificates start an hour in the past, so a client whose clock is a little behind accepts them. */
 const BACKDATE_MS = 3_600_000;
 
-export const CA_COMMON_NAME = 'perch local CA';
 
-/** A certificate and its private key, both PEM. */
-export interface CertKeyPem {
-  cert: string;
-  key: string;
-}
 
-const generateKeyPairAsync = promisify(generateKeyPair);
-
-/** A new EC P-256 private key, PKCS#8 PEM. */
-export async function generateKeyPem(): Promise<string> {
-  const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
-  return privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-}
 
 /**
  * A self-signed CA certificate for `keyPem`, valid `years` from `now` (minus
@@ -102,14 +92,6 @@ export async function issueLeafCertificate(ca: CertKeyPem, certName: string, now
   return { cert: cert.toString('pem') + '\n', key: keyPem };
 }
 
-/** Whether a certificate's public key is the public half of a private key. */
-export function certMatchesKey(certPem: string, keyPem: string): boolean {
-  try {
-    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
-  } catch {
-    return false;
-  }
-}
 
 /** `O=perch, OU=user@host, CN=perch local CA`; the issuer of every leaf copies it. */
 function caName(): x509.JsonName {
