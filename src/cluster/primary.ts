@@ -11,6 +11,7 @@ import { HealthMonitor } from '../checks/monitor.ts';
 import { checksFor } from '../checks/plan.ts';
 import { Fleet } from '../machines/fleet.ts';
 import { Autoscaler } from '../autoscale/autoscaler.ts';
+import { prepareCertificates } from '../tls/prepare.ts';
 import { settlePorts } from './listen.ts';
 import { LoadBroker } from './load-broker.ts';
 import { formatAddress } from './worker.ts';
@@ -217,6 +218,7 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
     }, PARENT_POLL_MS).unref();
   }
 
+  await prepareCertificates(config, log).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not prepare local-CA certificates; workers will make them'));
   for (let i = 0; i < config.workers; i++) fork();
   await fleet.startInitial();
   autoscaler.start();
