@@ -21,7 +21,7 @@ options:
 
 async function main(argv: string[]): Promise<number | null> {
   const [first] = argv;
-  if ((first === 'status' || first === 'machines') && !argv.includes('--help') && !argv.includes('-h')) return runAdminCommand(first, argv.slice(1));
+  if ((first === 'status' || first === 'machines' || first === 'reload') && !argv.includes('--help') && !argv.includes('-h')) return runAdminCommand(first, argv.slice(1));
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -24,6 +24,8 @@ export interface AdminDeps {
   loads?: LoadView;
   /** GET /metrics. */
   metrics?: { readonly contentType: string; render(): Promise<string> };
+  /** POST /v1/reload: re-read the config and apply it. */
+  reload?: () => Promise<{ ok: boolean; problems: unknown[]; error?: string; added?: string[]; removed?: string[] }>;
 }
 
 const STATES: readonly MachineState[] = ['created', 'starting', 'started', 'stopping', 'stopped', 'suspending', 'suspended', 'failed', 'destroyed'];
@@ -78,8 +80,10 @@ function waitForState(fleet: Fleet, machine: Machine, state: MachineState, timeo
 }
 
 export function createAdminServer(deps: AdminDeps): http.Server {
-  const { config, fleet, health, loads } = deps;
+  const { fleet, health, loads } = deps;
   return http.createServer((req, res) => {
+    // A reload replaces deps.config: read it per request.
+    const config = deps.config;
     const url = new URL(req.url ?? '/', 'http://admin');
     if (url.pathname === '/' && req.method === 'GET') {
       // The page holds no data (it asks for the token, if any, and reads the API with it): served without one.
@@ -94,6 +98,13 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     }
     if (url.pathname === '/healthz') {
       json(res, 200, { status: 'ok' });
+      return;
+    }
+    if (url.pathname === '/v1/reload' && req.method === 'POST' && deps.reload !== undefined) {
+      deps.reload().then(
+        (result) => json(res, result.ok ? 200 : 422, result),
+        (err: unknown) => json(res, 500, { ok: false, problems: [], error: (err as Error).message }),
+      );
       return;
     }
     if (url.pathname === '/metrics' && deps.metrics !== undefined) {

@@ -20,12 +20,12 @@ export function governingService(app: AppConfig): ServiceCommon | null {
 }
 
 export class Autoscaler {
-  private readonly config: PerchConfig;
+  private config: PerchConfig;
   private readonly fleet: Fleet;
   private readonly broker: LoadBroker;
   private readonly log: Logger;
-  private readonly routes: RouteSpec[];
-  private readonly routeByKey: Map<string, RouteSpec>;
+  private routes: RouteSpec[];
+  private routeByKey: Map<string, RouteSpec>;
   /** Highest load per machine since the last autostop pass. */
   private readonly peaks = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -53,6 +53,15 @@ export class Autoscaler {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /** A reloaded config: new routes, settings and interval. */
+  reconfigure(config: PerchConfig): void {
+    this.config = config;
+    this.routes = routesOf(config);
+    this.routeByKey = new Map(this.routes.map((route) => [route.key, route]));
+    this.stop();
+    this.start();
   }
 
   /** Total load of a machine across the routes it serves. */

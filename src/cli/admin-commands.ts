@@ -3,6 +3,7 @@
 //   perch status [path/to/perch.toml] [--admin host:port] [--token t]
 //   perch machines list [--app name]
 //   perch machines start|stop|suspend <id> [--app name]
+//   perch reload [path/to/perch.toml]
 //
 // (machines take --config path/to/perch.toml, --admin and --token too.)
 import { parseArgs } from 'node:util';
@@ -13,6 +14,7 @@ export const ADMIN_USAGE = `  status [path/to/perch.toml]  apps and machines of 
   machines list [--app name]   the machines of every app (or one)
   machines start|stop|suspend <id> [--app name]
                                a machine transition (stop and suspend drain first)
+  reload [path/to/perch.toml]  a running perch re-reads its config and applies it (like SIGHUP)
 
 options of status and machines:
   --admin host:port            where perch's admin API listens (default: [admin] listen of the config)
@@ -26,8 +28,8 @@ class UsageError extends CliError {}
 const ACTIONS = ['start', 'stop', 'suspend'] as const;
 type Action = (typeof ACTIONS)[number];
 
-/** Runs `status` or `machines`; returns the exit code. */
-export async function runAdminCommand(command: 'status' | 'machines', argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+/** Runs `status`, `machines` or `reload`; returns the exit code. */
+export async function runAdminCommand(command: 'status' | 'machines' | 'reload', argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   try {
     const { positionals, values } = parseArgs({
       args: argv,
@@ -39,6 +41,16 @@ export async function runAdminCommand(command: 'status' | 'machines', argv: stri
         config: { type: 'string', short: 'c' },
       },
     });
+    if (command === 'reload') {
+      if (positionals.length > 1) throw new UsageError(`reload: unexpected arguments: ${positionals.slice(1).join(' ')}`);
+      const target = await resolveAdmin({ admin: values.admin, token: values.token, config: positionals[0] ?? values.config });
+      const reply = await adminCall<{ ok: boolean; error?: string; problems: { severity: string; file: string; path: string; expected: string; found: string }[]; added?: string[]; removed?: string[] }>(target, 'POST', '/v1/reload');
+      const { ok, error, problems, added = [], removed = [] } = reply.body;
+      for (const p of problems) out.write(`${p.severity.padEnd(8)} ${p.file}  ${p.path}  expected ${p.expected}, found ${p.found}\n`);
+      if (!ok) throw new CliError(`reload refused${error === undefined ? ': the config has errors; the running one stays' : `: ${error}`}`);
+      out.write(`reloaded${added.length > 0 ? `; machines added: ${added.join(', ')}` : ''}${removed.length > 0 ? `; removed: ${removed.join(', ')}` : ''}\n`);
+      return 0;
+    }
     if (command === 'status') {
       if (positionals.length > 1) throw new UsageError(`status: unexpected arguments: ${positionals.slice(1).join(' ')}`);
       const target = await resolveAdmin({ admin: values.admin, token: values.token, config: positionals[0] ?? values.config });

@@ -33,15 +33,34 @@ export function listenOn(server: net.Server, address: ListenAddress): Promise<Ad
  * Workers binding their own sockets must agree on a port: the primary turns
  * each `port 0` listener into a free port before it forks them.
  */
-export async function settlePorts(config: PerchConfig): Promise<PerchConfig> {
+export async function settlePorts(config: PerchConfig, previous: Settled | null = null): Promise<PerchConfig> {
   if (!REUSE_PORT) return config;
-  const settle = async (addresses: ListenAddress[]): Promise<ListenAddress[]> =>
-    Promise.all(addresses.map(async (address) => (address.port === 0 ? { host: address.host, port: await freePort(address.host) } : address)));
+  // On a reload, a `port 0` listener that was `port 0` before keeps the port it got.
+  const settle = async (addresses: ListenAddress[], before: Settled['http'] | undefined): Promise<ListenAddress[]> =>
+    Promise.all(
+      addresses.map(async (address, index) => {
+        if (address.port !== 0) return address;
+        const kept = before?.[index];
+        if (kept !== undefined && kept.asked.port === 0 && kept.asked.host === address.host) return kept.got;
+        return { host: address.host, port: await freePort(address.host) };
+      }),
+    );
   return {
     ...config,
-    http: { ...config.http, listen: await settle(config.http.listen) },
-    https: { ...config.https, listen: await settle(config.https.listen) },
+    http: { ...config.http, listen: await settle(config.http.listen, previous?.http) },
+    https: { ...config.https, listen: await settle(config.https.listen, previous?.https) },
   };
+}
+
+/** What listeners were asked for and what they got, to settle the next config the same way. */
+export interface Settled {
+  http: { asked: ListenAddress; got: ListenAddress }[];
+  https: { asked: ListenAddress; got: ListenAddress }[];
+}
+
+export function settledOf(asked: PerchConfig, got: PerchConfig): Settled {
+  const pair = (a: ListenAddress[], g: ListenAddress[]): Settled['http'] => a.map((address, index) => ({ asked: address, got: g[index] ?? address }));
+  return { http: pair(asked.http.listen, got.http.listen), https: pair(asked.https.listen, got.https.listen) };
 }
 
 function freePort(host: string): Promise<number> {

@@ -45,13 +45,23 @@ interface Drain {
   timer: NodeJS.Timeout;
 }
 
+function queuePolicies(routes: readonly RouteSpec[]): Map<string, AppQueuePolicy> {
+  const policies = new Map<string, AppQueuePolicy>();
+  for (const route of routes) {
+    const machines = route.app.machines.filter((machine) => serves(route.service, machine.processGroup)).length;
+    const hardSum = machines * (route.service.concurrency.hardLimit ?? 0);
+    policies.set(route.key, { queueLength: route.app.limits.queueLength ?? (hardSum > 0 ? 10 * hardSum : QUEUE_LENGTH_WITHOUT_HARD_LIMITS) });
+  }
+  return policies;
+}
+
 export class LoadBroker {
   readonly ledger: SlotLedger;
-  private readonly config: PerchConfig;
+  private config: PerchConfig;
   private readonly io: BrokerIo;
   /** Every (route, machine) key the ledger has. */
   private readonly keys = new Set<string>();
-  private readonly routes: RouteSpec[];
+  private routes: RouteSpec[];
   private othersTimer: NodeJS.Timeout | null = null;
   private regionOrder: string[];
   hooks: BrokerHooks | null = null;
@@ -67,15 +77,29 @@ export class LoadBroker {
     this.config = config;
     this.io = io;
     this.routes = routesOf(config);
-    const policies = new Map<string, AppQueuePolicy>();
-    for (const route of this.routes) {
-      const machines = route.app.machines.filter((machine) => serves(route.service, machine.processGroup)).length;
-      const hardSum = machines * (route.service.concurrency.hardLimit ?? 0);
-      policies.set(route.key, { queueLength: route.app.limits.queueLength ?? (hardSum > 0 ? 10 * hardSum : QUEUE_LENGTH_WITHOUT_HARD_LIMITS) });
-    }
-    this.ledger = new SlotLedger(policies, { spillGraceMs: SPILL_GRACE_MS });
+    this.ledger = new SlotLedger(queuePolicies(this.routes), { spillGraceMs: SPILL_GRACE_MS });
     this.regionOrder = [config.region, ...config.regions.filter((region) => region !== config.region)];
     this.ledger.regions = regionRanks(config.region, this.regionOrder, new Map());
+  }
+
+  /**
+   * A reloaded config: new routes and bounds. The ledger's counts and leases
+   * carry over (workers of both configs share the machines while the old ones
+   * drain); the caller re-announces every machine (machineChanged) and drops
+   * what is gone (forget).
+   */
+  reconfigure(config: PerchConfig): void {
+    this.config = config;
+    this.routes = routesOf(config);
+    this.ledger.setPolicies(queuePolicies(this.routes));
+  }
+
+  /** A machine removed from the config: its entries leave the ledger. */
+  forget(machineId: string): void {
+    for (const key of this.keysOf(machineId)) {
+      this.ledger.removeMachine(key);
+      this.keys.delete(key);
+    }
   }
 
   /** Numbers a machines broadcast; workers acknowledge it in their next load report. */

@@ -1,7 +1,8 @@
 // The primary process: owns what must exist once (config, machines, the
 // admin listener) and keeps N workers serving. It replaces a worker that
-// dies, and on SIGTERM/SIGINT drains the workers, stops the machines it
-// started and exits 0.
+// dies; on SIGHUP (or POST /v1/reload) it re-reads the config and rolls the
+// workers over to it without dropping a request; on SIGTERM/SIGINT it drains
+// the workers, stops the machines it started and exits 0.
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { PerchConfig } from '../config/model.ts';
@@ -12,7 +13,10 @@ import { checksFor } from '../checks/plan.ts';
 import { Fleet } from '../machines/fleet.ts';
 import { Autoscaler } from '../autoscale/autoscaler.ts';
 import { prepareCertificates } from '../tls/prepare.ts';
-import { settlePorts } from './listen.ts';
+import { formatProblems } from '../config/format.ts';
+import { loadConfig } from '../config/load.ts';
+import type { ConfigProblem } from '../config/model.ts';
+import { settledOf, settlePorts } from './listen.ts';
 import { LoadBroker } from './load-broker.ts';
 import { formatAddress } from './worker.ts';
 import { generateTicketKeys } from '../tls/server-options.ts';
@@ -27,10 +31,21 @@ const RESTARTS_PER_WINDOW = 5;
 const RESTART_BACKOFF_MS = 1_000;
 const WORKER_EXIT_GRACE_MS = 2_000;
 const PARENT_POLL_MS = 1_000;
+/** How long a reload waits for its new workers to listen before it gives up and keeps the old ones. */
+const RELOAD_READY_TIMEOUT_MS = 30_000;
+
+export interface ReloadResult {
+  ok: boolean;
+  problems: ConfigProblem[];
+  error?: string;
+  added?: string[];
+  removed?: string[];
+}
 
 export async function runPrimary(loaded: PerchConfig): Promise<void> {
   const log = logger().child({ role: 'primary' });
-  const config = await settlePorts(loaded);
+  let config = await settlePorts(loaded);
+  let settled = settledOf(loaded, config);
   const fleet = new Fleet(config, log);
   const workers = new Map<number, Worker>();
   const readyAddresses = new Map<number, { http: string[]; https: string[] }>();
@@ -118,7 +133,7 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
     }
   });
 
-  function fork(): void {
+  function fork(): Worker {
     const worker = cluster.fork();
     workers.set(worker.id, worker);
     broker.ledger.addWorker(worker.id);
@@ -138,6 +153,7 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
         broker.handle(worker.id, msg);
       }
     });
+    return worker;
   }
 
   cluster.on('exit', (worker, code, signal) => {
@@ -145,7 +161,8 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
     readyAddresses.delete(worker.id);
     broker.workerGone(worker.id);
     metrics.workerGone(worker.id);
-    if (shuttingDown) return;
+    // A worker of the previous config, drained after a reload: nothing to replace.
+    if (retiring.delete(worker.id) || shuttingDown) return;
     log.warn({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited; starting a replacement');
     const now = Date.now();
     restarts.push(now);
@@ -154,7 +171,8 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
     else fork();
   });
 
-  const admin = createAdminServer({ config, fleet, health, loads, metrics });
+  const adminDeps = { config, fleet, health, loads, metrics, reload: () => reload('admin API') };
+  const admin = createAdminServer(adminDeps);
   const adminAddress = await listenAdmin(admin, config.admin.listen.host, config.admin.listen.port);
 
   let machinesSettled = false;
@@ -210,6 +228,80 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
   }
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+
+  /** Workers of the previous config, draining after a reload. */
+  const retiring = new Set<number>();
+  let reloading: Promise<ReloadResult> | null = null;
+
+  function reload(reason: string): Promise<ReloadResult> {
+    if (shuttingDown) return Promise.resolve({ ok: false, problems: [], error: 'perch is shutting down' });
+    reloading ??= applyReload(reason).finally(() => {
+      reloading = null;
+    });
+    return reloading;
+  }
+
+  async function applyReload(reason: string): Promise<ReloadResult> {
+    log.info({ reason, source: config.source }, 'reloading config');
+    const { config: reread, problems } = await loadConfig(config.source);
+    if (reread === null) {
+      log.error({ problems: formatProblems(problems).split('\n') }, 'reload refused: the config has errors; the running one stays');
+      return { ok: false, problems };
+    }
+    if (problems.length > 0) log.warn({ problems: formatProblems(problems).split('\n') }, 'reloaded config has warnings');
+    const next = await settlePorts(reread, settled);
+    // Machines first: removed ones are drained and stopped, kept ones take their new app config.
+    const { added, removed } = await fleet.reconfigure(next);
+    for (const id of removed) {
+      broker.forget(id);
+      health.unwatch(id);
+    }
+    config = next;
+    settled = settledOf(reread, next);
+    adminDeps.config = next;
+    broker.reconfigure(next);
+    autoscaler.reconfigure(next);
+    loads.reconfigure(next);
+    for (const machine of fleet.machines.values()) {
+      broker.machineChanged(machine);
+      // New checks (or none) for a running machine: checked again at once, keeping its verdict until then.
+      if (machine.state === 'started') health.watch(machine, { resumed: true });
+    }
+    await prepareCertificates(next, log).catch(() => {});
+    void fleet.startInitial(new Set(added));
+
+    // Workers: the new ones start on the new config; the old ones drain once those listen.
+    const previous = [...workers.values()];
+    const fresh = Array.from({ length: next.workers }, () => fork());
+    const ready = await Promise.race([
+      Promise.all(fresh.map((worker) => new Promise<boolean>((resolve) => {
+        worker.once('exit', () => resolve(false));
+        const check = setInterval(() => {
+          if (readyAddresses.has(worker.id)) {
+            clearInterval(check);
+            resolve(true);
+          }
+        }, 20);
+      }))).then((all) => all.every(Boolean)),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), RELOAD_READY_TIMEOUT_MS)),
+    ]);
+    if (!ready) {
+      log.error('reload: the new workers did not start listening; keeping the previous ones');
+      for (const worker of fresh) {
+        retiring.add(worker.id);
+        worker.process.kill('SIGKILL');
+      }
+      return { ok: false, problems: [], error: 'the new workers did not start listening' };
+    }
+    for (const worker of previous) {
+      retiring.add(worker.id);
+      send(worker, { t: 'drain', deadlineMs: next.edge.shutdownTimeoutMs });
+    }
+    broadcastMachines();
+    log.info({ reason, added, removed, workers: fresh.map((worker) => worker.process.pid) }, 'config reloaded');
+    return { ok: true, problems, added, removed };
+  }
   // For harnesses that start perch as a child: when they die without stopping it, so does perch.
   if (process.env.PERCH_EXIT_WITH_PARENT === '1') {
     const parent = process.ppid;

@@ -2,7 +2,7 @@
 // changes. Each transition is logged and announced to listeners (the
 // workers' routing view, the admin API).
 import { EventEmitter } from 'node:events';
-import type { AppConfig, PerchConfig } from '../config/model.ts';
+import type { AppConfig, MachineSpec, PerchConfig } from '../config/model.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DriverEvents, MachineDriver } from './driver.ts';
 import { viewOf, type Machine, type MachineState, type MachineView } from './machine.ts';
@@ -24,7 +24,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
   /** The transition under way per machine, so concurrent asks share one. */
   private readonly pending = new Map<string, Promise<void>>();
 
-  private readonly apps: readonly AppConfig[];
+  private apps: readonly AppConfig[];
 
   constructor(config: PerchConfig, log: Logger) {
     super();
@@ -44,24 +44,26 @@ export class Fleet extends EventEmitter<FleetEvents> {
   }
 
   private add(app: AppConfig): void {
-    for (const spec of app.machines) {
-      this.machines.set(spec.id, {
-        spec,
-        app,
-        state: 'created',
-        host: spec.address?.host ?? '127.0.0.1',
-        ports: new Map(),
-        pid: null,
-        lastExit: null,
-        failure: null,
-        failedAt: null,
-        updatedAt: new Date().toISOString(),
-        epoch: 0,
-        healthy: false,
-        awaitingCheck: false,
-        rttMs: null,
-      });
-    }
+    for (const spec of app.machines) this.addMachine(spec, app);
+  }
+
+  private addMachine(spec: MachineSpec, app: AppConfig): void {
+    this.machines.set(spec.id, {
+      spec,
+      app,
+      state: 'created',
+      host: spec.address?.host ?? '127.0.0.1',
+      ports: new Map(),
+      pid: null,
+      lastExit: null,
+      failure: null,
+      failedAt: null,
+      updatedAt: new Date().toISOString(),
+      epoch: 0,
+      healthy: false,
+      awaitingCheck: false,
+      rttMs: null,
+    });
   }
 
   driverOf(machine: Machine): MachineDriver {
@@ -145,12 +147,39 @@ export class Fleet extends EventEmitter<FleetEvents> {
     }).then(() => suspended);
   }
 
-  /** At startup: every machine, or with autostop on, only min_machines_running of the primary region. */
-  async startInitial(): Promise<void> {
+  /**
+   * A reloaded config. Machines whose spec (region, process group, address)
+   * is unchanged keep running and take the new app config (a new command or
+   * env applies at their next start); the others are stopped (drained first)
+   * and removed, and new ones are added, not yet started. Returns the ids.
+   */
+  async reconfigure(config: PerchConfig): Promise<{ added: string[]; removed: string[] }> {
+    const next = new Map<string, { spec: MachineSpec; app: AppConfig }>();
+    for (const app of config.apps) for (const spec of app.machines) next.set(spec.id, { spec, app });
+    const removed: string[] = [];
+    for (const [id, machine] of this.machines) {
+      const entry = next.get(id);
+      if (entry !== undefined && sameSpec(machine.spec, entry.spec)) machine.app = entry.app;
+      else removed.push(id);
+    }
+    await Promise.allSettled(removed.map((id) => this.stop(id)));
+    for (const id of removed) this.machines.delete(id);
+    const added: string[] = [];
+    for (const [id, { spec, app }] of next) {
+      if (this.machines.has(id)) continue;
+      this.addMachine(spec, app);
+      added.push(id);
+    }
+    this.apps = config.apps;
+    return { added, removed };
+  }
+
+  /** At startup (or for machines a reload added): every machine, or with autostop on, only min_machines_running of the primary region. */
+  async startInitial(only: ReadonlySet<string> | null = null): Promise<void> {
     const ids: string[] = [];
     for (const app of this.apps) {
       const service = app.httpService ?? app.services[0] ?? null;
-      const machines = [...this.machines.values()].filter((machine) => machine.app === app);
+      const machines = [...this.machines.values()].filter((machine) => machine.app === app && (only === null || only.has(machine.spec.id)));
       if (service === null || service.autoStopMachines === 'off') {
         ids.push(...machines.map((machine) => machine.spec.id));
         continue;
@@ -189,4 +218,8 @@ export class Fleet extends EventEmitter<FleetEvents> {
     this.log.info({ machine: machine.spec.id, app: machine.app.name, region: machine.spec.region, from, to, reason, machine_pid: machine.pid }, 'machine state');
     this.emit('change', machine, from);
   }
+}
+
+function sameSpec(a: MachineSpec, b: MachineSpec): boolean {
+  return a.region === b.region && a.processGroup === b.processGroup && a.address?.host === b.address?.host && a.address?.port === b.address?.port;
 }

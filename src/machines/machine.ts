@@ -22,7 +22,8 @@ export interface ExitRecord {
 
 export interface Machine {
   readonly spec: MachineSpec;
-  readonly app: AppConfig;
+  /** Replaced by a config reload; a running process keeps what it started with until its next start. */
+  app: AppConfig;
   state: MachineState;
   /** Host the machine's ports are reached on. */
   host: string;

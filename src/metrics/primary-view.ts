@@ -38,12 +38,16 @@ export function serviceName(route: RouteSpec): string {
 }
 
 export class LoadView {
-  private readonly routes: RouteSpec[];
+  private routes: RouteSpec[];
   private readonly source: LoadSource;
 
   constructor(config: PerchConfig, source: LoadSource) {
     this.routes = routesOf(config);
     this.source = source;
+  }
+
+  reconfigure(config: PerchConfig): void {
+    this.routes = routesOf(config);
   }
 
   /** The machine's load and limits on each route it serves (the app's HTTP service first). */

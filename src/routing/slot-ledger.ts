@@ -81,7 +81,7 @@ export class SlotLedger {
   private readonly queues = new Map<string, Want[]>();
   private readonly contended = new Set<string>();
   private readonly workers = new Set<number>();
-  private readonly policies: ReadonlyMap<string, AppQueuePolicy>;
+  private policies: ReadonlyMap<string, AppQueuePolicy>;
   regions: RegionRanks = new Map();
   /** Found by the last tryGrant: a worker holding an idle slot of the best full machine. */
   private idleHolder: { worker: number; key: string } | null = null;
@@ -100,6 +100,11 @@ export class SlotLedger {
     this.policies = policies;
     this.now = options.now ?? (() => performance.now());
     this.spillGraceMs = options.spillGraceMs ?? 0;
+  }
+
+  /** New queue bounds (a config reload). */
+  setPolicies(policies: ReadonlyMap<string, AppQueuePolicy>): void {
+    this.policies = policies;
   }
 
   /** The earliest time a queued want of `app` may leave its best region, if one waits for that. */
