@@ -24,7 +24,8 @@ export type PrimaryMessage =
   | { t: 'contention'; app: string; on: boolean }
   /** Requests of the route wait for machines to wake: their bound is now the wake timeout (PM03). */
   | { t: 'waking'; app: string }
-  | { t: 'drain'; deadlineMs: number }
+  /** `handoverMs`: how long to keep serving with Connection: close first (a reload). */
+  | { t: 'drain'; deadlineMs: number; handoverMs?: number }
   /** A metrics scrape: answer with this worker's snapshot (see src/metrics/hub.ts). */
   | { t: 'metrics'; seq: number };
 

@@ -31,6 +31,8 @@ const RESTARTS_PER_WINDOW = 5;
 const RESTART_BACKOFF_MS = 1_000;
 const WORKER_EXIT_GRACE_MS = 2_000;
 const PARENT_POLL_MS = 1_000;
+/** How long old workers keep serving (Connection: close) after a reload, for keep-alive clients to move. */
+const RELOAD_HANDOVER_MS = 2_000;
 /** How long a reload waits for its new workers to listen before it gives up and keeps the old ones. */
 const RELOAD_READY_TIMEOUT_MS = 30_000;
 
@@ -296,7 +298,7 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
     }
     for (const worker of previous) {
       retiring.add(worker.id);
-      send(worker, { t: 'drain', deadlineMs: next.edge.shutdownTimeoutMs });
+      send(worker, { t: 'drain', deadlineMs: next.edge.shutdownTimeoutMs, handoverMs: RELOAD_HANDOVER_MS });
     }
     broadcastMachines();
     log.info({ reason, added, removed, workers: fresh.map((worker) => worker.process.pid) }, 'config reloaded');

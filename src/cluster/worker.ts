@@ -53,7 +53,7 @@ export function runWorker(): void {
       state?.updateMachines(msg.machines, msg.regions);
       state?.channel.applied(msg.gen);
     } else if (msg.t === 'drain') {
-      void drainAndExit(state, msg.deadlineMs, log);
+      void drainAndExit(state, msg.deadlineMs, log, msg.handoverMs ?? 0);
     } else if (msg.t === 'metrics') {
       send({ t: 'metrics', seq: msg.seq, snapshot: metricsSnapshot() });
     } else {
@@ -219,12 +219,19 @@ export function formatAddress(address: AddressInfo): string {
 
 let draining = false;
 
-async function drainAndExit(state: WorkerState | null, deadlineMs: number, log: ReturnType<typeof logger>): Promise<void> {
+/**
+ * `handoverMs` (a reload: other workers already listen): keep serving, every
+ * HTTP/1.1 response saying `Connection: close`, so keep-alive clients move to
+ * the new workers between two of their requests instead of having an idle
+ * connection closed under a request they are sending.
+ */
+async function drainAndExit(state: WorkerState | null, deadlineMs: number, log: ReturnType<typeof logger>, handoverMs = 0): Promise<void> {
   if (draining) return;
   draining = true;
   let cut = 0;
   if (state !== null) {
     state.proxy.draining = true;
+    if (handoverMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(handoverMs, deadlineMs)));
     for (const server of state.servers) server.close();
     // HTTP/2 sessions get GOAWAY: streams under way finish, new ones go elsewhere.
     for (const server of state.httpsServers) server.close();
