@@ -10,12 +10,9 @@ import type { ListenerFacts } from './headers.ts';
 import type { HttpProxy } from './http-proxy.ts';
 import { isWebSocketUpgrade, type Tunnels } from './websocket.ts';
 
-/**
- * `facts.port` may be updated once the server listens (a configured port 0).
- * With `tunnels`, WebSocket upgrades are forwarded (other upgrades are served as plain requests).
- */
-export function createHttpServer(proxy: HttpProxy, facts: ListenerFacts, edge: EdgeLimits, idleTimeoutMs: number, log: Logger, serverName: string, tunnels?: Tunnels): http.Server {
-  const server = http.createServer({
+/** The bounds every HTTP/1.1 listener of perch applies to a client (SPEC §8). */
+export function httpServerOptions(edge: EdgeLimits, idleTimeoutMs: number): http.ServerOptions {
+  return {
     maxHeaderSize: edge.requestHeadBytes,
     headersTimeout: edge.requestHeadTimeoutMs,
     // Node checks head deadlines on this interval; its 30 s default would let a slow head live 3× its bound.
@@ -25,6 +22,16 @@ export function createHttpServer(proxy: HttpProxy, facts: ListenerFacts, edge: E
     keepAliveTimeout: idleTimeoutMs,
     requireHostHeader: true,
     noDelay: true,
+  };
+}
+
+/**
+ * `facts.port` may be updated once the server listens (a configured port 0).
+ * With `tunnels`, WebSocket upgrades are forwarded (other upgrades are served as plain requests).
+ */
+export function createHttpServer(proxy: HttpProxy, facts: ListenerFacts, edge: EdgeLimits, idleTimeoutMs: number, log: Logger, serverName: string, tunnels?: Tunnels): http.Server {
+  const server = http.createServer({
+    ...httpServerOptions(edge, idleTimeoutMs),
     shouldUpgradeCallback: tunnels === undefined ? () => false : isWebSocketUpgrade,
   });
   const handler = proxy.handlerFor(facts);

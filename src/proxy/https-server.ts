@@ -17,6 +17,7 @@ import type { ListenerFacts } from './headers.ts';
 import { answerClientError } from './http-server.ts';
 import type { HttpProxy } from './http-proxy.ts';
 import { isWebSocketUpgrade, type Tunnels } from './websocket.ts';
+import { httpServerOptions } from './http-server.ts';
 
 /** Concurrent streams an HTTP/2 client may open on one connection. */
 const MAX_CONCURRENT_STREAMS = 256;
@@ -41,14 +42,8 @@ export function createHttpsServer(options: HttpsServerOptions): http2.Http2Secur
     handshakeTimeout: edge.requestHeadTimeoutMs,
     settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: edge.requestHeadBytes },
     maxSessionMemory: 64,
-    // HTTP/1.1 connections: the same bounds as the plain-HTTP listener's (see http-server.ts).
-    maxHeaderSize: edge.requestHeadBytes,
-    headersTimeout: edge.requestHeadTimeoutMs,
-    connectionsCheckingInterval: Math.max(100, Math.min(1_000, edge.requestHeadTimeoutMs / 4)),
-    requestTimeout: 0,
-    keepAliveTimeout: idleTimeoutMs,
-    requireHostHeader: true,
-    noDelay: true,
+    // HTTP/1.1 connections: the same bounds as the plain-HTTP listener's.
+    ...httpServerOptions(edge, idleTimeoutMs),
   } as http2.SecureServerOptions);
   // The options above are what createSecureServer passes on to HTTP/1.1 connections; @types/node does not list them.
   server.on('request', options.proxy.handlerFor(options.facts) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);

@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { LoadChannel } from '../cluster/load-channel.ts';
-import type { EdgeLimits, PerchConfig } from '../config/model.ts';
+import type { PerchConfig } from '../config/model.ts';
 import type { Logger } from '../log/logger.ts';
 import { answerClientError } from '../proxy/http-server.ts';
 import type { HttpProxy, PortListenerFacts } from '../proxy/http-proxy.ts';
@@ -19,6 +19,7 @@ import { DEFAULT_HTTPS_PORT, planServices, type PortPlan } from './plan.ts';
 import { portTls, type PortTls } from './port-tls.ts';
 import { TcpForward, type TcpPort } from './tcp-forward.ts';
 import { listenOn } from '../cluster/listen.ts';
+import { httpServerOptions } from '../proxy/http-server.ts';
 
 export interface ServiceListenersOptions {
   config: PerchConfig;
@@ -233,17 +234,6 @@ function never(): boolean {
   return false;
 }
 
-function httpServerOptions(edge: EdgeLimits, idleTimeoutMs: number): http.ServerOptions {
-  return {
-    maxHeaderSize: edge.requestHeadBytes,
-    headersTimeout: edge.requestHeadTimeoutMs,
-    connectionsCheckingInterval: Math.max(100, Math.min(1_000, edge.requestHeadTimeoutMs / 4)),
-    requestTimeout: 0,
-    keepAliveTimeout: idleTimeoutMs,
-    requireHostHeader: true,
-    noDelay: true,
-  };
-}
 
 
 function countKinds(ports: readonly PortPlan[]): Record<string, number> {
