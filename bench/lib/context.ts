@@ -3,10 +3,10 @@
 // process is registered and stopped by the runner, pinned to the right core.
 import path from 'node:path';
 import { startBackend, type Backend } from './backend.ts';
-import { measure, otherCoresOver, type Measurement } from './loadgen.ts';
+import { measure, otherCoresOver, type LoadRequest, type Measurement } from './loadgen.ts';
 import { launchPerch, type LaunchedPerch } from './perch.ts';
 import { QUIET_CORES, type BenchOptions } from './options.ts';
-import type { ProcessRegistry } from './processes.ts';
+import type { ProcessRegistry, RunningProcess } from './processes.ts';
 import type { Table } from './table.ts';
 import { startTarget, type Target, type TargetName, type TargetStart } from './targets.ts';
 
@@ -101,13 +101,40 @@ export class BenchContext {
    * (name → root PID) over the window.
    */
   async measureUrl(url: string, headers: Record<string, string>, watch: Record<string, number>, durationSeconds: number): Promise<Measurement> {
+    return this.measureLoad({ url, connections: this.options.connections, durationSeconds, headers }, watch);
+  }
+
+  /**
+   * One load run of `request` (any JSON the generator takes, with at least the
+   * LoadRequest fields) by `script` (default bench/load.ts, autocannon) on the
+   * load core, watching the process trees in `watch` like measureUrl.
+   */
+  async measureLoad(request: LoadRequest, watch: Record<string, number>, script?: string): Promise<Measurement> {
     await this.#waitForQuiet();
     this.#loadRuns++;
     return measure(this.#registry, {
-      request: { url, connections: this.options.connections, durationSeconds, headers },
+      request,
       watch,
       loadCore: this.cores.load,
       logFile: path.join(this.tmpDir, `load-${this.#loadRuns}.log`),
+      ...(script === undefined ? {} : { script }),
+    });
+  }
+
+  /**
+   * Any other process a scenario needs (nginx on its own config, an app timed
+   * from spawn to listening), registered so the runner stops it, logging to
+   * <tmpDir>/<name>.log. `core`: a core or taskset list; undefined inherits the runner's core (1).
+   */
+  startProcess(options: { name: string; command: string; args: readonly string[]; env?: Record<string, string>; cwd?: string; core: number | string | undefined }): RunningProcess {
+    return this.#registry.start({
+      name: options.name,
+      command: options.command,
+      args: options.args,
+      cwd: options.cwd ?? this.repoRoot,
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.core === undefined ? {} : { core: options.core }),
+      logFile: path.join(this.tmpDir, `${options.name}.log`),
     });
   }
 

@@ -65,7 +65,14 @@ const RSS_SAMPLE_INTERVAL_MS = 200;
  */
 export async function measure(
   registry: ProcessRegistry,
-  options: { request: LoadRequest; watch: Record<string, number>; loadCore: number | undefined; logFile: string },
+  options: {
+    request: LoadRequest;
+    watch: Record<string, number>;
+    loadCore: number | undefined;
+    logFile: string;
+    /** The load generator child: a script taking `request` as one JSON argument and printing one {"completed":…} line (default bench/load.ts, autocannon). */
+    script?: string;
+  },
 ): Promise<Measurement> {
   const trees = Object.fromEntries(Object.entries(options.watch).map(([name, pid]) => [name, processTree(pid)]));
   const cpuBefore = Object.fromEntries(Object.entries(trees).map(([name, pids]) => [name, cpuMicros(pids)]));
@@ -92,7 +99,7 @@ export async function measure(
     const child = registry.start({
       name: 'load',
       command: process.execPath,
-      args: [path.join(benchDir, 'load.ts'), JSON.stringify(options.request)],
+      args: [options.script ?? path.join(benchDir, 'load.ts'), JSON.stringify(options.request)],
       core: options.loadCore,
       logFile: options.logFile,
     });

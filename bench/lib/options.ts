@@ -20,6 +20,10 @@ export interface BenchOptions {
   quietWaitSeconds: number;
   /** Keep the temp dir (configs, logs of every process) instead of deleting it. */
   keep: boolean;
+  /** "tls": the keep-alive load generator (h2load when installed, else bench/tls-load.ts's own Node client). */
+  h2Client: 'auto' | 'h2load' | 'node';
+  /** "wake": wakes per kind (default 30, quick 8). */
+  wakes: number;
   help: boolean;
 }
 
@@ -27,7 +31,7 @@ export interface BenchOptions {
 export const QUIET_CORES = 0.15;
 
 /** What a run without --scenario runs, in this order. */
-export const DEFAULT_SCENARIOS = ['forwarding', 'limits', 'workers'] as const;
+export const DEFAULT_SCENARIOS = ['forwarding', 'limits', 'workers', 'tls', 'wake'] as const;
 
 export const USAGE = `usage: node bench/run.ts [options]
 
@@ -43,6 +47,9 @@ export const USAGE = `usage: node bench/run.ts [options]
   --perch-cli <file>    perch's CLI entry to run as "<file> start perch.toml" (default src/cli.ts)
   --quiet-wait <s>      before each window, wait up to s seconds until other processes use less than
                         ${QUIET_CORES} core over a second (for a shared machine; default 0 = measure at once)
+  --h2-client <c>       "tls": keep-alive HTTP/1.1 and HTTP/2 load by h2load (nghttp2-client) or node
+                        (bench/tls-load.ts); default h2load when installed, else node
+  --wakes <n>           "wake": wakes measured per kind (default 30, quick 8)
   --keep                keep the temp dir with generated configs and process logs
   --help
 `;
@@ -74,11 +81,15 @@ export function parseOptions(argv: string[]): BenchOptions {
       'perch-cli': { type: 'string' },
       'quiet-wait': { type: 'string' },
       keep: { type: 'boolean', default: false },
+      'h2-client': { type: 'string' },
+      wakes: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const quick = values.quick === true;
   const only = list(values.only) ?? [...TARGET_NAMES];
+  const h2Client = values['h2-client'] ?? 'auto';
+  if (h2Client !== 'auto' && h2Client !== 'h2load' && h2Client !== 'node') throw new Error(`--h2-client: h2load or node, got "${h2Client}"`);
   const unknown = only.filter((name) => !(TARGET_NAMES as readonly string[]).includes(name));
   if (unknown.length > 0) throw new Error(`--only: unknown target(s) ${unknown.join(', ')}; known: ${TARGET_NAMES.join(', ')}`);
   return {
@@ -93,6 +104,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     perchCli: values['perch-cli'] ?? 'src/cli.ts',
     quietWaitSeconds: values['quiet-wait'] === undefined || values['quiet-wait'] === '0' ? 0 : positiveNumber('quiet-wait', values['quiet-wait'], 0),
     keep: values.keep === true,
+    h2Client,
+    wakes: Math.round(positiveNumber('wakes', values.wakes, quick ? 8 : 30)),
     help: values.help === true,
   };
 }

@@ -9,6 +9,8 @@ import type { ProcessRegistry, RunningProcess } from './processes.ts';
 
 export interface PerchReady {
   http: string[];
+  /** HTTPS listeners ("127.0.0.1:PORT"); empty without `[https] listen`. */
+  https: string[];
   admin: string;
   pids: { primary: number; workers: number[] };
 }
@@ -113,7 +115,7 @@ export async function launchPerch(options: {
     const address = ready.http?.[0];
     if (address === undefined) throw new Error('"perch ready" line has no http address');
     if (ready.admin === undefined) throw new Error('"perch ready" line has no admin address');
-    const complete: PerchReady = { http: ready.http ?? [], admin: ready.admin, pids: ready.pids ?? { primary: process.pid, workers: [] } };
+    const complete: PerchReady = { http: ready.http ?? [], https: ready.https ?? [], admin: ready.admin, pids: ready.pids ?? { primary: process.pid, workers: [] } };
     return {
       origin: `http://${address}`,
       adminOrigin: `http://${ready.admin}`,
