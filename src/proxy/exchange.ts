@@ -176,7 +176,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   /** The client connection closed; an unfinished exchange stops its upstream request. */
   clientClosed(): void {
-    if (this.done || this.res.writableFinished) return;
+    // Not writableFinished: Node ends an aborted HTTP/2 stream's response itself before 'close'.
+    // Every way perch ends a response finishes the exchange first, so `done` says it all.
+    if (this.done) return;
     // 499 as nginx logs it: the client left before the response was complete. Done first, so the
     // upstream error the abort causes is not taken for the machine's fault.
     this.status = 499;

@@ -8,7 +8,8 @@ import t from 'tap';
 import { request } from 'undici';
 import { helloApp } from '../support/apps.ts';
 import { h2connect, h2request } from '../support/clients.ts';
-import { agent } from '../support/http.ts';
+import { machines } from '../support/admin.ts';
+import { agent, eventually, sleep } from '../support/http.ts';
 import { startPerch, type TeardownHost } from '../support/perch.ts';
 
 t.teardown(() => agent.close());
@@ -83,4 +84,20 @@ t.test('h2_backend: trailers reach HTTP/2 and HTTP/1.1 clients; TE: trailers onl
   const noTe = await request(`${perch.origin}/plain`, { dispatcher: agent, headers: { host: 'h2.localhost' } });
   await noTe.body.text();
   t.equal(noTe.headers['x-seen-te'], '', 'no TE when the client did not send one');
+});
+
+t.test('an HTTP/2 client that drops its connection mid-request leaves no load behind', async (t) => {
+  const perch = await startPerch(t, { https: true, apps: { drop: helloApp({ name: 'drop', machines: [['ams', 1]] }) } });
+  const session = await h2connect(perch.httpsPort, 'drop.localhost', perch.caPem());
+  const pending = Array.from({ length: 5 }, () => h2request(session, { ':path': '/sleep?ms=3000', ':authority': 'drop.localhost' }).catch(() => null));
+  await sleep(300);
+  const loaded = (await machines(perch.adminOrigin, 'drop'))[0] as unknown as { load: number };
+  t.equal(loaded.load, 5, 'five requests in flight');
+  session.destroy();
+  await Promise.all(pending);
+  t.ok(await eventually(async () => ((await machines(perch.adminOrigin, 'drop'))[0] as unknown as { load: number }).load === 0, 3_000), 'their load is released at once');
+  await sleep(300);
+  const lines = perch.logs.filter((line) => line.msg === 'request' && line.app === 'drop');
+  t.equal(lines.length, 5, 'each has its access line');
+  t.ok(lines.every((line) => line.status === 499), 'as 499');
 });
