@@ -2,7 +2,7 @@
 // the load core, and samples the proxy's CPU and memory around it.
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { cpuMicros, hostBusyMicros, ownTreeMicros, processTree, rssBytes } from './proc.ts';
+import { cpuMicros, hostBusyMicros, ownTreeMicros, processTree, residentBytes } from './proc.ts';
 import { failureReason, type ProcessRegistry } from './processes.ts';
 
 export interface LoadRequest {
@@ -32,9 +32,18 @@ export interface ResourceUsage {
   peakRssMaxBytes: number;
   /** Largest sum of VmRSS over the tree seen during the window, bytes. */
   peakRssSumBytes: number;
+  /** Largest private resident memory (RssAnon) of any one process seen during the window, bytes. */
+  peakAnonMaxBytes: number;
   processCount: number;
   /** CPU (µs) of each process of the tree during the window, by PID (e.g. perch's primary apart from its workers). */
   cpuMicrosByPid: Record<string, number>;
+}
+
+/** Peaks of resident memory over one tree during a window, bytes. */
+interface Peak {
+  max: number;
+  sum: number;
+  anon: number;
 }
 
 /** The whole machine during the window, in cores busy on average (e.g. 1.6 of 2). */
@@ -76,17 +85,19 @@ export async function measure(
 ): Promise<Measurement> {
   const trees = Object.fromEntries(Object.entries(options.watch).map(([name, pid]) => [name, processTree(pid)]));
   const cpuBefore = Object.fromEntries(Object.entries(trees).map(([name, pids]) => [name, cpuMicros(pids)]));
-  const peaks = Object.fromEntries(Object.keys(trees).map((name) => [name, { max: 0, sum: 0 }]));
+  const peaks = Object.fromEntries(Object.keys(trees).map((name) => [name, { max: 0, sum: 0, anon: 0 }]));
   const sampleRss = (): void => {
     for (const [name, pids] of Object.entries(trees)) {
       let sum = 0;
       for (const pid of pids) {
-        const rss = rssBytes(pid) ?? 0;
-        sum += rss;
-        const peak = peaks[name] as { max: number; sum: number };
-        peak.max = Math.max(peak.max, rss);
+        const resident = residentBytes(pid);
+        if (resident === undefined) continue;
+        sum += resident.rss;
+        const peak = peaks[name] as Peak;
+        peak.max = Math.max(peak.max, resident.rss);
+        peak.anon = Math.max(peak.anon, resident.anon);
       }
-      const peak = peaks[name] as { max: number; sum: number };
+      const peak = peaks[name] as Peak;
       peak.sum = Math.max(peak.sum, sum);
     }
   };
@@ -131,8 +142,8 @@ export async function measure(
       byPid[String(pid)] = used;
       cpu += used;
     }
-    const peak = peaks[name] as { max: number; sum: number };
-    usage[name] = { cpuMicros: cpu, peakRssMaxBytes: peak.max, peakRssSumBytes: peak.sum, processCount: pids.length, cpuMicrosByPid: byPid };
+    const peak = peaks[name] as Peak;
+    usage[name] = { cpuMicros: cpu, peakRssMaxBytes: peak.max, peakRssSumBytes: peak.sum, peakAnonMaxBytes: peak.anon, processCount: pids.length, cpuMicrosByPid: byPid };
   }
   return { load: result, usage, host };
 }

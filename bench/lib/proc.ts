@@ -65,11 +65,17 @@ export function cpuMicros(pids: readonly number[]): Map<number, number> {
   return result;
 }
 
-/** Resident set size of one process in bytes (VmRSS), or undefined if it is gone. */
-export function rssBytes(pid: number): number | undefined {
+/**
+ * Resident memory of one process in bytes, or undefined if it is gone: all of it (VmRSS) and its
+ * private part (RssAnon: heap and stacks, without file pages such as the Node binary's code, which
+ * every process running that binary shares).
+ */
+export function residentBytes(pid: number): { rss: number; anon: number } | undefined {
   try {
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match === null ? undefined : Number(match[1]) * 1024;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+    const anon = /^RssAnon:\s+(\d+) kB$/m.exec(status);
+    return rss === null ? undefined : { rss: Number(rss[1]) * 1024, anon: anon === null ? NaN : Number(anon[1]) * 1024 };
   } catch {
     return undefined;
   }

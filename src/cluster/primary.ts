@@ -18,6 +18,7 @@ import { loadConfig } from '../config/load.ts';
 import type { ConfigProblem } from '../config/model.ts';
 import { settledOf, settlePorts } from './listen.ts';
 import { LoadBroker } from './load-broker.ts';
+import { workerExecArgv } from './worker-flags.ts';
 import { formatAddress } from './worker.ts';
 import { generateTicketKeys } from '../tls/server-options.ts';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
@@ -62,7 +63,7 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
   // connection handed to a worker that dies before taking it stays open in the
   // primary, unanswered; it would also cost the primary work per connection.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
-  cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
+  cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), silent: false });
 
   function send(worker: Worker, message: PrimaryMessage): void {
     if (worker.isConnected()) worker.send(message);

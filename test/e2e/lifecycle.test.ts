@@ -2,10 +2,12 @@
 // while the others serve; SIGTERM drains, stops every machine and exits 0
 // with nothing left behind; a machine that dies is recorded.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { helloApp } from '../support/apps.ts';
 import { agent, ask, json, sleep } from '../support/http.ts';
 import { isAlive, startPerch } from '../support/perch.ts';
+import { WORKER_SEMI_SPACE_MIB } from '../../src/cluster/worker-flags.ts';
 
 t.teardown(() => agent.close());
 
@@ -21,6 +23,10 @@ t.test('a crashed worker is replaced and the listener keeps serving', async (t) 
   const perch = await startPerch(t, { workers: 2, apps: { hello: helloApp({ name: 'hello', machines: [['ams', 2]] }) } });
   const [victim, survivor] = perch.workerPids;
   t.ok(victim && survivor, 'two workers');
+  for (const pid of [victim!, survivor!]) {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    t.ok(argv.includes(`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`), `worker ${pid} runs with the forwarding young-generation size`);
+  }
 
   let ok = 0;
   let failed = 0;
