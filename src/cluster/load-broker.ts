@@ -63,6 +63,11 @@ export class LoadBroker {
   private readonly keys = new Set<string>();
   private routes: RouteSpec[];
   private othersTimer: NodeJS.Timeout | null = null;
+  /**
+   * Per worker: the others-load last sent for each key. Only changes are sent;
+   * it is forgotten with every machines broadcast, which may reset a worker's counts.
+   */
+  private readonly sentOthers = new Map<number, Map<string, number>>();
   private regionOrder: string[];
   hooks: BrokerHooks | null = null;
   /** Number of the latest machines broadcast. */
@@ -104,6 +109,7 @@ export class LoadBroker {
 
   /** Numbers a machines broadcast; workers acknowledge it in their next load report. */
   nextGen(): number {
+    this.sentOthers.clear();
     return ++this.gen;
   }
 
@@ -207,6 +213,7 @@ export class LoadBroker {
 
   workerGone(worker: number): void {
     this.acked.delete(worker);
+    this.sentOthers.delete(worker);
     this.apply(this.ledger.workerGone(worker));
     this.scheduleOthers();
     this.checkDrains();
@@ -283,14 +290,19 @@ export class LoadBroker {
     }, OTHERS_INTERVAL_MS);
   }
 
-  /** Each worker gets every machine's load minus its own share. */
+  /** Each worker gets every machine's load minus its own share, where that changed since it last heard. */
   private sendOthers(): void {
     for (const worker of this.io.workers()) {
+      let sent = this.sentOthers.get(worker);
+      if (sent === undefined) this.sentOthers.set(worker, (sent = new Map()));
       const loads: [string, number][] = [];
       for (const key of this.keys) {
-        loads.push([key, Math.max(0, this.ledger.loadOf(key) - this.ledger.usedBy(worker, key))]);
+        const others = Math.max(0, this.ledger.loadOf(key) - this.ledger.usedBy(worker, key));
+        if (sent.get(key) === others) continue;
+        sent.set(key, others);
+        loads.push([key, others]);
       }
-      this.io.send(worker, { t: 'others', loads });
+      if (loads.length > 0) this.io.send(worker, { t: 'others', loads });
     }
   }
 

@@ -1,7 +1,8 @@
 // Where a worker's access lines go: gathered into writes of at most
 // PIPE_BUF bytes, so that lines from several processes sharing one stdout
-// pipe never interleave (the kernel keeps such writes whole), and one
-// system call carries a dozen lines or more. The write is a plain
+// pipe or socket never interleave (the kernel keeps such writes whole), and
+// one system call carries a dozen lines or more. When stdout is a regular
+// file, any write is kept whole (the file's lock), so chunks are larger. The write is a plain
 // synchronous one (a few µs, no thread-pool round trip); only when stdout
 // is a full non-blocking pipe do chunks wait in a bounded queue. sonic-boom,
 // pino's own destination, measures the UTF-8 length of everything it holds
@@ -10,6 +11,8 @@ import fs from 'node:fs';
 
 /** POSIX's guarantee for atomic pipe writes on Linux. */
 const PIPE_BUF = 4096;
+/** Chunk size when stdout is a regular file. */
+const FILE_CHUNK = 64 * 1024;
 /** Lines kept while stdout cannot take them; past this they are dropped and counted. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 10;
@@ -22,18 +25,21 @@ export class LineBatcher {
   private timer: NodeJS.Timeout | null = null;
   private readonly fd: number;
   private readonly flushMs: number;
+  /** Largest write, bytes. */
+  private readonly chunkBytes: number;
   /** Lines dropped because stdout could not keep up. */
   dropped = 0;
 
   constructor(fd: number, flushMs: number) {
     this.fd = fd;
     this.flushMs = flushMs;
+    this.chunkBytes = isRegularFile(fd) ? FILE_CHUNK : PIPE_BUF;
   }
 
   /** pino's destination interface: one whole line, newline included. */
   write(line: string): void {
-    if (this.pending.length + line.length > PIPE_BUF - 64) this.cut();
-    if (line.length > PIPE_BUF - 64) {
+    if (this.pending.length + line.length > this.chunkBytes - 64) this.cut();
+    if (line.length > this.chunkBytes - 64) {
       // A line this long (a huge URL) is written on its own.
       this.enqueue(Buffer.from(line));
       return;
@@ -70,8 +76,8 @@ export class LineBatcher {
     let chunk = Buffer.from(this.pending);
     this.pending = '';
     // Multi-byte characters can make a chunk longer in bytes than in characters.
-    while (chunk.length > PIPE_BUF) {
-      const end = chunk.lastIndexOf(10, PIPE_BUF - 1) + 1 || PIPE_BUF;
+    while (chunk.length > this.chunkBytes) {
+      const end = chunk.lastIndexOf(10, this.chunkBytes - 1) + 1 || this.chunkBytes;
       this.enqueue(chunk.subarray(0, end));
       chunk = chunk.subarray(end);
     }
@@ -116,5 +122,13 @@ export class LineBatcher {
       this.queuedBytes -= chunk.length;
     }
     this.writing = false;
+  }
+}
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fs.fstatSync(fd).isFile();
+  } catch {
+    return false;
   }
 }

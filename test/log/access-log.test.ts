@@ -1,8 +1,9 @@
 // The access line and the batcher that carries it to stdout.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { AccessLog, type RequestRecord } from '../../src/log/access-log.ts';
 import { LineBatcher } from '../../src/log/line-batcher.ts';
 
@@ -31,10 +32,8 @@ for (const [name, record, expected] of cases) {
   });
 }
 
-t.test('the batcher writes whole lines in chunks of at most PIPE_BUF bytes, in order', async (t) => {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'perch-log-')), 'out');
-  t.teardown(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
-  const fd = fs.openSync(file, 'w');
+/** Writes 500 lines of varied length through a batcher on `fd`; returns the lines and the size of each write(2). */
+function writeLines(t: Test, fd: number): { expected: string[]; sizes: number[] } {
   const sizes: number[] = [];
   const writeSync = fs.writeSync;
   (fs as { writeSync: typeof fs.writeSync }).writeSync = ((descriptor: number, buffer: Buffer, offset = 0) => {
@@ -50,8 +49,39 @@ t.test('the batcher writes whole lines in chunks of at most PIPE_BUF bytes, in o
     batcher.write(line);
   }
   batcher.flushSync();
+  return { expected, sizes };
+}
+
+function tempDir(t: Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-log-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('into a pipe the batcher writes whole lines in chunks of at most PIPE_BUF bytes, in order', async (t) => {
+  const fifo = path.join(tempDir(t), 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const fd = fs.openSync(fifo, 'w');
+  const { expected, sizes } = writeLines(t, fd);
   fs.closeSync(fd);
-  t.equal(fs.readFileSync(file, 'utf8'), expected.join(''), 'every line, whole and in order');
+  const received: Buffer[] = [];
+  const buffer = Buffer.alloc(65536);
+  for (let n; (n = fs.readSync(reader, buffer)) > 0; ) received.push(Buffer.from(buffer.subarray(0, n)));
+  fs.closeSync(reader);
+  t.equal(Buffer.concat(received).toString('utf8'), expected.join(''), 'every line, whole and in order');
   t.ok(sizes.length > 1 && sizes.length < 100, `${sizes.length} writes for 500 lines`);
   t.ok(sizes.every((size) => size <= 4096), 'no write over PIPE_BUF');
+});
+
+t.test('into a regular file the batcher writes larger chunks, whole lines in order', async (t) => {
+  const file = path.join(tempDir(t), 'out');
+  const fd = fs.openSync(file, 'w');
+  const { expected, sizes } = writeLines(t, fd);
+  fs.closeSync(fd);
+  t.equal(fs.readFileSync(file, 'utf8'), expected.join(''), 'every line, whole and in order');
+  const total = Buffer.byteLength(expected.join(''));
+  t.ok(total > 4096 * 4, `the lines (${total} bytes) would take several pipe-sized writes`);
+  t.ok(sizes.length <= Math.ceil(total / (32 * 1024)), `${sizes.length} writes for ${total} bytes`);
+  t.ok(sizes.every((size) => size <= 64 * 1024), 'no write over 64 KiB');
 });
