@@ -25,6 +25,7 @@ import type { Measurement } from './loadgen.ts';
 import type { LaunchedPerch } from './perch.ts';
 import { probe } from './probe.ts';
 import { failureReason } from './processes.ts';
+import { median, ratio } from './stats.ts';
 
 /** perch flushes its buffered access lines every 250 ms (src/log/logger.ts); wait a little longer. */
 const ACCESS_FLUSH_WAIT_MS = 600;
@@ -300,6 +301,82 @@ export function alternate<T>(variants: readonly T[], rep: number): T[] {
 export function addCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
   for (const [key, n] of Object.entries(from)) into[key] = (into[key] ?? 0) + n;
   return into;
+}
+
+/** What every A/B sample of perch holds ("limits", "workers"). */
+export interface VariantSample {
+  rep: number;
+  variant: string;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  completed: number;
+  /** Connection errors and timeouts seen by autocannon. */
+  errors: number;
+  non2xx: number;
+  statusCounts: Record<string, number>;
+  /** CPU of every perch process (primary and workers) per completed request, µs. */
+  perchCpuMicrosPerRequest: number;
+  primaryCpuMicrosPerRequest: number;
+  perchRssSumBytes: number;
+  access: AccessCounts;
+  admin: AdminMachine[] | null;
+  adminError?: string;
+  /** Problems perch's or the backends' view shows for this window (empty: none). */
+  problems: string[];
+  /** What the whole machine did meanwhile (other processes' CPU is noise). */
+  host: Window['measurement']['host'];
+}
+
+/**
+ * One variant's samples summed up: medians, totals, the access log's counts,
+ * and ratios to `baseline` taken per repetition (variants measured back to
+ * back drift together) and then the median. `perRep` gives other ratios.
+ */
+export function summarizeVariant<S extends VariantSample>(samples: readonly S[], key: string, baseline: string) {
+  const mine = samples.filter((s) => s.variant === key);
+  const perRep = (pick: (s: S) => number): number[] =>
+    mine.map((s) => {
+      const other = samples.find((o) => o.variant === baseline && o.rep === s.rep);
+      return ratio(pick(s), other === undefined ? undefined : pick(other));
+    });
+  const byMachine: Record<string, number> = {};
+  const byWorker: Record<string, number> = {};
+  const byStatus: Record<string, number> = {};
+  const byCode: Record<string, number> = {};
+  for (const s of mine) {
+    addCounts(byMachine, s.access.byMachine);
+    addCounts(byWorker, s.access.byWorker);
+    addCounts(byStatus, s.access.byStatus);
+    addCounts(byCode, s.access.byCode);
+  }
+  const summary = {
+    variant: key,
+    reps: mine.length,
+    requestsPerSecond: median(mine.map((s) => s.requestsPerSecond)),
+    p50Ms: median(mine.map((s) => s.p50Ms)),
+    p99Ms: median(mine.map((s) => s.p99Ms)),
+    perchCpuMicrosPerRequest: median(mine.map((s) => s.perchCpuMicrosPerRequest)),
+    primaryCpuMicrosPerRequest: median(mine.map((s) => s.primaryCpuMicrosPerRequest)),
+    perchPeakRssSumMiB: Math.max(...mine.map((s) => s.perchRssSumBytes)) / (1024 * 1024),
+    errors: mine.reduce((n, s) => n + s.errors, 0),
+    non2xx: mine.reduce((n, s) => n + s.non2xx, 0),
+    /** Requests cut when autocannon closed its connections at the end of a window (perch's access log). */
+    clientGone: mine.reduce((n, s) => n + s.access.clientGone, 0),
+    accessRequests: mine.reduce((n, s) => n + s.access.requests, 0),
+    completed: mine.reduce((n, s) => n + s.completed, 0),
+    byMachine,
+    byWorker,
+    byStatus,
+    byCode,
+    throughputVsBaseline: median(perRep((s) => s.requestsPerSecond)),
+    throughputVsBaselinePerRep: perRep((s) => s.requestsPerSecond),
+    p50VsBaseline: median(perRep((s) => s.p50Ms)),
+    p99VsBaseline: median(perRep((s) => s.p99Ms)),
+    cpuVsBaseline: median(perRep((s) => s.perchCpuMicrosPerRequest)),
+    problems: mine.flatMap((s) => s.problems.map((p) => `rep ${s.rep + 1}: ${p}`)),
+  };
+  return { mine, perRep, summary };
 }
 
 /** "503 PR04 ×12, 502 ×1" from status and code counts; "" when every response was 2xx. */

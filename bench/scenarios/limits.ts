@@ -19,16 +19,15 @@ import type { Backend } from '../lib/backend.ts';
 import type { BenchContext, ScenarioReport } from '../lib/context.ts';
 import { benchAppToml, perchToml } from '../lib/perch.ts';
 import {
-  addCounts,
+  summarizeVariant,
   adminMachines,
   alternate,
   describeFailures,
   measureWindow,
   probeVariants,
   shares,
-  type AccessCounts,
-  type AdminMachine,
   type PerchVariant,
+  type VariantSample,
   type Window,
 } from '../lib/perch-window.ts';
 import { hostNote } from '../lib/loadgen.ts';
@@ -46,33 +45,12 @@ const TARGET_RATIO = 0.95;
 const APP = 'bench';
 const HOST = 'bench.local';
 
-interface Sample {
-  rep: number;
-  variant: string;
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  completed: number;
-  /** Connection errors and timeouts seen by autocannon. */
-  errors: number;
-  non2xx: number;
-  statusCounts: Record<string, number>;
-  /** CPU of every perch process (primary and workers) per completed request, µs. */
-  perchCpuMicrosPerRequest: number;
-  primaryCpuMicrosPerRequest: number;
+interface Sample extends VariantSample {
   workersCpuMicrosPerRequest: number;
-  perchRssSumBytes: number;
-  access: AccessCounts;
-  admin: AdminMachine[] | null;
-  adminError?: string;
   backends: Window['backends'];
   primarySyscalls: Window['primarySyscalls'];
   /** write() calls of perch's primary per 1,000 completed requests: the IPC messages it sent the workers. */
   primaryWritesPer1kRequests: number;
-  /** Problems perch's or the backends' view shows for this window (empty: none). */
-  problems: string[];
-  /** What the whole machine did meanwhile (other processes' CPU is noise). */
-  host: Window['measurement']['host'];
 }
 
 function toSample(window: Window, variant: PerchVariant, machineOrder: readonly string[]): Sample {
@@ -122,51 +100,11 @@ function toSample(window: Window, variant: PerchVariant, machineOrder: readonly 
 }
 
 function summarize(samples: readonly Sample[], key: string, baseline: string) {
-  const mine = samples.filter((s) => s.variant === key);
-  // Ratios per repetition (A and B measured back to back drift together), then the median.
-  const perRep = (pick: (s: Sample) => number): number[] =>
-    mine.map((s) => {
-      const other = samples.find((o) => o.variant === baseline && o.rep === s.rep);
-      return ratio(pick(s), other === undefined ? undefined : pick(other));
-    });
-  const paired = (pick: (s: Sample) => number): number => median(perRep(pick));
-  const byMachine: Record<string, number> = {};
-  const byWorker: Record<string, number> = {};
-  const byStatus: Record<string, number> = {};
-  const byCode: Record<string, number> = {};
-  for (const s of mine) {
-    addCounts(byMachine, s.access.byMachine);
-    addCounts(byWorker, s.access.byWorker);
-    addCounts(byStatus, s.access.byStatus);
-    addCounts(byCode, s.access.byCode);
-  }
+  const { mine, summary } = summarizeVariant(samples, key, baseline);
   return {
-    variant: key,
-    reps: mine.length,
-    requestsPerSecond: median(mine.map((s) => s.requestsPerSecond)),
-    p50Ms: median(mine.map((s) => s.p50Ms)),
-    p99Ms: median(mine.map((s) => s.p99Ms)),
-    perchCpuMicrosPerRequest: median(mine.map((s) => s.perchCpuMicrosPerRequest)),
-    primaryCpuMicrosPerRequest: median(mine.map((s) => s.primaryCpuMicrosPerRequest)),
+    ...summary,
     workersCpuMicrosPerRequest: median(mine.map((s) => s.workersCpuMicrosPerRequest)),
-    perchPeakRssSumMiB: Math.max(...mine.map((s) => s.perchRssSumBytes)) / (1024 * 1024),
-    errors: mine.reduce((n, s) => n + s.errors, 0),
-    non2xx: mine.reduce((n, s) => n + s.non2xx, 0),
-    /** Requests cut when autocannon closed its connections at the end of a window (perch's access log). */
-    clientGone: mine.reduce((n, s) => n + s.access.clientGone, 0),
-    accessRequests: mine.reduce((n, s) => n + s.access.requests, 0),
-    completed: mine.reduce((n, s) => n + s.completed, 0),
-    byMachine,
-    byWorker,
-    byStatus,
-    byCode,
     primaryWritesPer1kRequests: median(mine.map((s) => s.primaryWritesPer1kRequests)),
-    throughputVsBaseline: paired((s) => s.requestsPerSecond),
-    throughputVsBaselinePerRep: perRep((s) => s.requestsPerSecond),
-    p50VsBaseline: paired((s) => s.p50Ms),
-    p99VsBaseline: paired((s) => s.p99Ms),
-    cpuVsBaseline: paired((s) => s.perchCpuMicrosPerRequest),
-    problems: mine.flatMap((s) => s.problems.map((p) => `rep ${s.rep + 1}: ${p}`)),
   };
 }
 

@@ -8,19 +8,18 @@ import os from 'node:os';
 import type { BenchContext, ScenarioReport } from '../lib/context.ts';
 import { perchConfig } from '../lib/perch.ts';
 import {
-  addCounts,
   alternate,
   describeFailures,
   measureWindow,
   probeVariants,
   shares,
-  type AccessCounts,
-  type AdminMachine,
+  summarizeVariant,
   type PerchVariant,
+  type VariantSample,
   type Window,
 } from '../lib/perch-window.ts';
 import { hostNote } from '../lib/loadgen.ts';
-import { median, ratio } from '../lib/stats.ts';
+import { median } from '../lib/stats.ts';
 import { formatNumber, formatRatio } from '../lib/table.ts';
 
 const WORKER_COUNTS = [1, 2] as const;
@@ -29,27 +28,9 @@ const PATH = `/bytes/${BYTES}`;
 const APP = 'bench';
 const HOST = 'bench.local';
 
-interface Sample {
-  rep: number;
-  variant: string;
+interface Sample extends VariantSample {
   workers: number;
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  completed: number;
-  errors: number;
-  non2xx: number;
-  statusCounts: Record<string, number>;
-  perchCpuMicrosPerRequest: number;
-  primaryCpuMicrosPerRequest: number;
   backendCpuMicrosPerRequest: number;
-  perchRssSumBytes: number;
-  access: AccessCounts;
-  admin: AdminMachine[] | null;
-  adminError?: string;
-  problems: string[];
-  /** What the whole machine did meanwhile (other processes' CPU is noise). */
-  host: Window['measurement']['host'];
 }
 
 function toSample(window: Window, variant: PerchVariant, workers: number): Sample {
@@ -87,49 +68,16 @@ function toSample(window: Window, variant: PerchVariant, workers: number): Sampl
 }
 
 function summarize(samples: readonly Sample[], key: string, baseline: string) {
-  const mine = samples.filter((s) => s.variant === key);
-  const perRep = (pick: (s: Sample) => number): number[] =>
-    mine.map((s) => {
-      const other = samples.find((o) => o.variant === baseline && o.rep === s.rep);
-      return ratio(pick(s), other === undefined ? undefined : pick(other));
-    });
-  const byWorker: Record<string, number> = {};
-  const byStatus: Record<string, number> = {};
-  const byCode: Record<string, number> = {};
-  for (const s of mine) {
-    addCounts(byWorker, s.access.byWorker);
-    addCounts(byStatus, s.access.byStatus);
-    addCounts(byCode, s.access.byCode);
-  }
+  const { mine, summary } = summarizeVariant(samples, key, baseline);
   return {
-    variant: key,
-    reps: mine.length,
-    requestsPerSecond: median(mine.map((s) => s.requestsPerSecond)),
-    p50Ms: median(mine.map((s) => s.p50Ms)),
-    p99Ms: median(mine.map((s) => s.p99Ms)),
-    perchCpuMicrosPerRequest: median(mine.map((s) => s.perchCpuMicrosPerRequest)),
-    primaryCpuMicrosPerRequest: median(mine.map((s) => s.primaryCpuMicrosPerRequest)),
+    ...summary,
     backendCpuMicrosPerRequest: median(mine.map((s) => s.backendCpuMicrosPerRequest)),
-    perchPeakRssSumMiB: Math.max(...mine.map((s) => s.perchRssSumBytes)) / (1024 * 1024),
-    errors: mine.reduce((n, s) => n + s.errors, 0),
-    non2xx: mine.reduce((n, s) => n + s.non2xx, 0),
-    /** Requests cut when autocannon closed its connections at the end of a window (perch's access log). */
-    clientGone: mine.reduce((n, s) => n + s.access.clientGone, 0),
-    byWorker,
-    byStatus,
-    byCode,
     /** Per repetition, the busier worker's share of the requests (1 worker: 1). */
     busiestWorkerShare: mine.map((s) => {
       const counts = Object.values(s.access.byWorker);
       const total = counts.reduce((n, c) => n + c, 0);
       return total === 0 ? NaN : Math.max(...counts) / total;
     }),
-    throughputVsBaseline: median(perRep((s) => s.requestsPerSecond)),
-    throughputVsBaselinePerRep: perRep((s) => s.requestsPerSecond),
-    p50VsBaseline: median(perRep((s) => s.p50Ms)),
-    p99VsBaseline: median(perRep((s) => s.p99Ms)),
-    cpuVsBaseline: median(perRep((s) => s.perchCpuMicrosPerRequest)),
-    problems: mine.flatMap((s) => s.problems.map((p) => `rep ${s.rep + 1}: ${p}`)),
   };
 }
 
