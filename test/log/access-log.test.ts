@@ -85,3 +85,52 @@ t.test('into a regular file the batcher writes larger chunks, whole lines in ord
   t.ok(sizes.length <= Math.ceil(total / (32 * 1024)), `${sizes.length} writes for ${total} bytes`);
   t.ok(sizes.every((size) => size <= 64 * 1024), 'no write over 64 KiB');
 });
+
+t.test('into a full non-blocking pipe lines wait in the queue and come out whole, in order', async (t) => {
+  const fifo = path.join(tempDir(t), 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  t.teardown(() => {
+    fs.closeSync(fd);
+    fs.closeSync(reader);
+  });
+  const batcher = new LineBatcher(fd, 5);
+  const expected: string[] = [];
+  // Far more than a pipe holds (64 KiB), written before anything reads it.
+  for (let i = 0; i < 3000; i++) {
+    const line = `{"n":${i},"pad":"${'y'.repeat(i % 113)}","ß":"€"}\n`;
+    expected.push(line);
+    batcher.write(line);
+  }
+  batcher.flush();
+  const want = Buffer.byteLength(expected.join(''));
+  t.ok(want > 3 * 65536, `${want} bytes to write`);
+  const received: Buffer[] = [];
+  let got = 0;
+  const buffer = Buffer.alloc(65536);
+  const deadline = Date.now() + 10_000;
+  while (got < want && Date.now() < deadline) {
+    try {
+      const n = fs.readSync(reader, buffer);
+      received.push(Buffer.from(buffer.subarray(0, n)));
+      got += n;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+  t.equal(batcher.dropped, 0, 'nothing dropped');
+  t.equal(Buffer.concat(received).toString('utf8'), expected.join(''), 'every line, whole and in order');
+});
+
+t.test('a line longer than a chunk goes out whole between its neighbours', async (t) => {
+  const file = path.join(tempDir(t), 'out');
+  const fd = fs.openSync(file, 'w');
+  const batcher = new LineBatcher(fd, 1_000);
+  const lines = ['{"n":1}\n', `{"path":"/${'é'.repeat(40_000)}"}\n`, '{"n":2}\n', `{"path":"/${'a'.repeat(100_000)}"}\n`, '{"n":3}\n'];
+  for (const line of lines) batcher.write(line);
+  batcher.flushSync();
+  fs.closeSync(fd);
+  t.equal(fs.readFileSync(file, 'utf8'), lines.join(''));
+});
