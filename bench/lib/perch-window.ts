@@ -303,6 +303,16 @@ export function addCounts(into: Record<string, number>, from: Record<string, num
   return into;
 }
 
+/** Unrecorded load on each variant before the windows, so they measure warm processes. */
+export async function warmUp(ctx: BenchContext, scenario: string, variants: readonly PerchVariant[], requestPath: string): Promise<void> {
+  const seconds = ctx.options.warmupSeconds;
+  if (seconds <= 0) return;
+  for (const variant of variants) {
+    ctx.log(`${scenario}: warm-up ${variant.key} (${seconds} s)`);
+    await ctx.measureUrl(`${variant.perch.origin}${requestPath}`, variant.headers, {}, seconds);
+  }
+}
+
 /** What every A/B sample of perch holds ("limits", "workers"). */
 export interface VariantSample {
   rep: number;

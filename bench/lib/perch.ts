@@ -15,12 +15,15 @@ export interface PerchReady {
   pids: { primary: number; workers: number[] };
 }
 
-/** perch.toml: one region, `workers` workers, HTTP and admin on loopback ports the OS picks. */
-export function perchToml(workers: number): string {
+/**
+ * perch.toml: one region, `workers` workers, HTTP and admin on loopback ports the OS picks;
+ * `autostopInterval` when a scenario must keep autostop from running during its windows.
+ */
+export function perchToml(workers: number, autostopInterval?: string): string {
   // Top-level keys first: in TOML, keys after a [table] header belong to it.
   return `region = "bench"
 workers = ${workers}
-apps = ["apps/*.toml"]
+${autostopInterval === undefined ? '' : `autostop_interval = "${autostopInterval}"\n`}apps = ["apps/*.toml"]
 
 [http]
 listen = ["127.0.0.1:0"]

@@ -20,6 +20,7 @@ import type { BenchContext, ScenarioReport } from '../lib/context.ts';
 import { benchAppToml, perchToml } from '../lib/perch.ts';
 import {
   summarizeVariant,
+  warmUp,
   adminMachines,
   alternate,
   describeFailures,
@@ -142,12 +143,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
     machineOrder.set(variant.key, ports.map((port) => machines.find((m) => m.port === port)?.id ?? `(port ${port})`));
   }
 
-  if (options.warmupSeconds > 0) {
-    for (const variant of variants) {
-      ctx.log(`limits: warm-up ${variant.key} (${options.warmupSeconds} s)`);
-      await ctx.measureUrl(`${variant.perch.origin}${PATH}`, variant.headers, {}, options.warmupSeconds);
-    }
-  }
+  await warmUp(ctx, 'limits', variants, PATH);
 
   const samples: Sample[] = [];
   // A window after which a backend or a perch is gone ends the measuring: later windows would measure the failure.

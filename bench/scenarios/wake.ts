@@ -30,6 +30,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchContext, ScenarioReport } from '../lib/context.ts';
 import { otherCoresOver } from '../lib/loadgen.ts';
+import { perchToml } from '../lib/perch.ts';
 import { freePort } from '../lib/ports.ts';
 import { median } from '../lib/stats.ts';
 import { formatNumber } from '../lib/table.ts';
@@ -38,6 +39,8 @@ const REQUEST_PATH = '/';
 const WARM_PER_WAKE = 3;
 /** Pause after a state change before the next timed request: the workers' view has settled, the old process is gone. */
 const SETTLE_MS = 250;
+/** Autostop never runs during the measurement: the bench puts machines to sleep itself. */
+const AUTOSTOP_OFF_INTERVAL = '1h';
 const STATE_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 40_000;
 
@@ -119,24 +122,6 @@ function appToml(kind: Kind, entry: string): string {
   }
   lines.push('', '[[machines]]', '  count = 1');
   return `${lines.join('\n')}\n`;
-}
-
-function perchToml(workers: number): string {
-  return `region = "bench"
-workers = ${workers}
-# Autostop never runs during the measurement: the bench puts machines to sleep itself.
-autostop_interval = "1h"
-apps = ["apps/*.toml"]
-
-[http]
-listen = ["127.0.0.1:0"]
-
-[https]
-listen = []
-
-[admin]
-listen = "127.0.0.1:0"
-`;
 }
 
 function request(method: string, url: string, headers: Record<string, string>, timeoutMs: number): Promise<Timed> {
@@ -239,7 +224,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
   const entry = path.join(ctx.tmpDir, 'wake-machine.ts');
   if (!existsSync(entry)) symlinkSync(path.join(ctx.repoRoot, 'src/demo/hello.ts'), entry);
 
-  const files: Record<string, string> = { 'perch.toml': perchToml(options.perchWorkers) };
+  const files: Record<string, string> = { 'perch.toml': perchToml(options.perchWorkers, AUTOSTOP_OFF_INTERVAL) };
   for (const kind of KINDS) files[`apps/${kind.app}.toml`] = appToml(kind, entry);
   const perchCore = ctx.cores.proxy;
   const perch = await ctx.startPerch('perch-wake', files, perchCore);

@@ -14,6 +14,7 @@ import {
   probeVariants,
   shares,
   summarizeVariant,
+  warmUp,
   type PerchVariant,
   type VariantSample,
   type Window,
@@ -98,12 +99,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
   }
   await probeVariants(variants, PATH, BYTES);
 
-  if (options.warmupSeconds > 0) {
-    for (const variant of variants) {
-      ctx.log(`workers: warm-up ${variant.key} (${options.warmupSeconds} s)`);
-      await ctx.measureUrl(`${variant.perch.origin}${PATH}`, variant.headers, {}, options.warmupSeconds);
-    }
-  }
+  await warmUp(ctx, 'workers', variants, PATH);
 
   const samples: Sample[] = [];
   // A window after which a backend or a perch is gone ends the measuring: later windows would measure the failure.
