@@ -339,6 +339,49 @@ export interface VariantSample {
 }
 
 /**
+ * The common part of one window's sample, with what perch's, the backends' and
+ * the admin view show wrong (`problems`); `machineOrder`, when given, lists the
+ * machines that must each have served requests.
+ */
+export function variantSample(window: Window, variant: PerchVariant, machineOrder: readonly string[] = []): VariantSample {
+  const m = window.measurement;
+  const done = m.load.completed;
+  const perch = m.usage.perch;
+  const perRequest = (micros: number | undefined): number => (micros === undefined || done === 0 ? NaN : micros / done);
+  const problems: string[] = [];
+  for (const down of window.backendsDown) problems.push(`backend down: ${down}`);
+  if (!window.perchUp) problems.push(`perch ${variant.key} ${variant.perch.process.exitDescription}`);
+  if (window.admin === null) {
+    problems.push(`admin view unavailable: ${window.adminError}`);
+  } else {
+    for (const machine of window.admin) {
+      if (machine.state !== 'started' || !machine.healthy) problems.push(`machine ${machine.id} ${machine.state}${machine.healthy ? '' : ', unhealthy'} after the window`);
+    }
+  }
+  for (const id of machineOrder) if ((window.access.byMachine[id] ?? 0) === 0) problems.push(`machine ${id} served no request`);
+  if (m.load.non2xx > 0) problems.push(`non-2xx: ${describeFailures(window.access.byStatus, window.access.byCode) || `${m.load.non2xx} (not in the access log)`}`);
+  return {
+    rep: window.rep,
+    variant: variant.key,
+    requestsPerSecond: m.load.requestsPerSecond,
+    p50Ms: m.load.latencyMs.p50,
+    p99Ms: m.load.latencyMs.p99,
+    completed: done,
+    errors: m.load.errors + m.load.timeouts,
+    non2xx: m.load.non2xx,
+    statusCounts: m.load.statusCounts ?? {},
+    perchCpuMicrosPerRequest: perRequest(perch?.cpuMicros),
+    primaryCpuMicrosPerRequest: perRequest(perch?.cpuMicrosByPid[String(variant.perch.ready.pids.primary)]),
+    perchRssSumBytes: perch?.peakRssSumBytes ?? NaN,
+    access: window.access,
+    admin: window.admin,
+    ...(window.adminError === undefined ? {} : { adminError: window.adminError }),
+    problems,
+    host: m.host,
+  };
+}
+
+/**
  * One variant's samples summed up: medians, totals, the access log's counts,
  * and ratios to `baseline` taken per repetition (variants measured back to
  * back drift together) and then the median. `perRep` gives other ratios.

@@ -20,6 +20,7 @@ import type { BenchContext, ScenarioReport } from '../lib/context.ts';
 import { benchAppToml, perchToml } from '../lib/perch.ts';
 import {
   summarizeVariant,
+  variantSample,
   warmUp,
   adminMachines,
   alternate,
@@ -55,48 +56,16 @@ interface Sample extends VariantSample {
 }
 
 function toSample(window: Window, variant: PerchVariant, machineOrder: readonly string[]): Sample {
-  const m = window.measurement;
-  const done = m.load.completed;
-  const perch = m.usage.perch;
-  const primaryPid = String(variant.perch.ready.pids.primary);
-  const primaryCpu = perch?.cpuMicrosByPid[primaryPid] ?? NaN;
-  const perRequest = (micros: number): number => (done === 0 ? NaN : micros / done);
-
-  const problems: string[] = [];
-  for (const down of window.backendsDown) problems.push(`backend down: ${down}`);
-  if (!window.perchUp) problems.push(`perch ${variant.key} ${variant.perch.process.exitDescription}`);
-  if (window.admin === null) {
-    problems.push(`admin view unavailable: ${window.adminError}`);
-  } else {
-    for (const machine of window.admin) {
-      if (machine.state !== 'started' || !machine.healthy) problems.push(`machine ${machine.id} ${machine.state}${machine.healthy ? '' : ', unhealthy'} after the window`);
-    }
-  }
-  for (const id of machineOrder) if ((window.access.byMachine[id] ?? 0) === 0) problems.push(`machine ${id} served no request`);
-  if (m.load.non2xx > 0) problems.push(`non-2xx: ${describeFailures(window.access.byStatus, window.access.byCode) || `${m.load.non2xx} (not in the access log)`}`);
-
+  const common = variantSample(window, variant, machineOrder);
+  const done = common.completed;
+  const perchCpu = window.measurement.usage.perch?.cpuMicros ?? NaN;
+  const primaryCpu = window.measurement.usage.perch?.cpuMicrosByPid[String(variant.perch.ready.pids.primary)] ?? NaN;
   return {
-    rep: window.rep,
-    variant: window.variant,
-    requestsPerSecond: m.load.requestsPerSecond,
-    p50Ms: m.load.latencyMs.p50,
-    p99Ms: m.load.latencyMs.p99,
-    completed: done,
-    errors: m.load.errors + m.load.timeouts,
-    non2xx: m.load.non2xx,
-    statusCounts: m.load.statusCounts ?? {},
-    perchCpuMicrosPerRequest: perRequest(perch?.cpuMicros ?? NaN),
-    primaryCpuMicrosPerRequest: perRequest(primaryCpu),
-    workersCpuMicrosPerRequest: perRequest((perch?.cpuMicros ?? NaN) - primaryCpu),
-    perchRssSumBytes: perch?.peakRssSumBytes ?? NaN,
-    access: window.access,
-    admin: window.admin,
-    ...(window.adminError === undefined ? {} : { adminError: window.adminError }),
+    ...common,
+    workersCpuMicrosPerRequest: done === 0 ? NaN : (perchCpu - primaryCpu) / done,
     backends: window.backends,
     primarySyscalls: window.primarySyscalls,
     primaryWritesPer1kRequests: done === 0 ? NaN : (1000 * window.primarySyscalls.writes) / done,
-    problems,
-    host: m.host,
   };
 }
 

@@ -14,6 +14,7 @@ import {
   probeVariants,
   shares,
   summarizeVariant,
+  variantSample,
   warmUp,
   type PerchVariant,
   type VariantSample,
@@ -35,36 +36,12 @@ interface Sample extends VariantSample {
 }
 
 function toSample(window: Window, variant: PerchVariant, workers: number): Sample {
-  const m = window.measurement;
-  const done = m.load.completed;
-  const perch = m.usage.perch;
-  const perRequest = (micros: number | undefined): number => (micros === undefined || done === 0 ? NaN : micros / done);
-  const problems: string[] = [];
-  for (const down of window.backendsDown) problems.push(`backend down: ${down}`);
-  if (!window.perchUp) problems.push(`perch ${variant.key} ${variant.perch.process.exitDescription}`);
-  if (window.admin === null) problems.push(`admin view unavailable: ${window.adminError}`);
-  else for (const machine of window.admin) if (machine.state !== 'started' || !machine.healthy) problems.push(`machine ${machine.id} ${machine.state}${machine.healthy ? '' : ', unhealthy'} after the window`);
-  if (m.load.non2xx > 0) problems.push(`non-2xx: ${describeFailures(window.access.byStatus, window.access.byCode) || `${m.load.non2xx} (not in the access log)`}`);
+  const common = variantSample(window, variant);
+  const backendCpu = window.measurement.usage.backend0?.cpuMicros;
   return {
-    rep: window.rep,
-    variant: variant.key,
+    ...common,
     workers,
-    requestsPerSecond: m.load.requestsPerSecond,
-    p50Ms: m.load.latencyMs.p50,
-    p99Ms: m.load.latencyMs.p99,
-    completed: done,
-    errors: m.load.errors + m.load.timeouts,
-    non2xx: m.load.non2xx,
-    statusCounts: m.load.statusCounts ?? {},
-    perchCpuMicrosPerRequest: perRequest(perch?.cpuMicros),
-    primaryCpuMicrosPerRequest: perRequest(perch?.cpuMicrosByPid[String(variant.perch.ready.pids.primary)]),
-    backendCpuMicrosPerRequest: perRequest(m.usage.backend0?.cpuMicros),
-    perchRssSumBytes: perch?.peakRssSumBytes ?? NaN,
-    access: window.access,
-    admin: window.admin,
-    ...(window.adminError === undefined ? {} : { adminError: window.adminError }),
-    problems,
-    host: m.host,
+    backendCpuMicrosPerRequest: backendCpu === undefined || common.completed === 0 ? NaN : backendCpu / common.completed,
   };
 }
 
