@@ -28,12 +28,16 @@ export interface LoadResult {
 export interface ResourceUsage {
   /** CPU (user + system) of the whole tree during the window, in µs. */
   cpuMicros: number;
-  /** Largest VmRSS of any one process seen during the window, bytes. */
-  peakRssMaxBytes: number;
+  /**
+   * Largest VmRSS of one worker seen during the window, bytes. A worker is a
+   * process below the tree's root (perch's and nginx's workers); a tree of one
+   * process is its own worker.
+   */
+  peakWorkerRssBytes: number;
   /** Largest sum of VmRSS over the tree seen during the window, bytes. */
   peakRssSumBytes: number;
-  /** Largest private resident memory (RssAnon) of any one process seen during the window, bytes. */
-  peakAnonMaxBytes: number;
+  /** Largest private resident memory (RssAnon) of one worker seen during the window, bytes. */
+  peakWorkerAnonBytes: number;
   processCount: number;
   /** CPU (µs) of each process of the tree during the window, by PID (e.g. perch's primary apart from its workers). */
   cpuMicrosByPid: Record<string, number>;
@@ -41,9 +45,9 @@ export interface ResourceUsage {
 
 /** Peaks of resident memory over one tree during a window, bytes. */
 interface Peak {
-  max: number;
+  worker: number;
   sum: number;
-  anon: number;
+  workerAnon: number;
 }
 
 /** The whole machine during the window, in cores busy on average (e.g. 1.6 of 2). */
@@ -85,17 +89,19 @@ export async function measure(
 ): Promise<Measurement> {
   const trees = Object.fromEntries(Object.entries(options.watch).map(([name, pid]) => [name, processTree(pid)]));
   const cpuBefore = Object.fromEntries(Object.entries(trees).map(([name, pids]) => [name, cpuMicros(pids)]));
-  const peaks = Object.fromEntries(Object.keys(trees).map((name) => [name, { max: 0, sum: 0, anon: 0 }]));
+  const peaks = Object.fromEntries(Object.keys(trees).map((name) => [name, { worker: 0, sum: 0, workerAnon: 0 }]));
   const sampleRss = (): void => {
     for (const [name, pids] of Object.entries(trees)) {
       let sum = 0;
-      for (const pid of pids) {
+      for (const [i, pid] of pids.entries()) {
         const resident = residentBytes(pid);
         if (resident === undefined) continue;
         sum += resident.rss;
+        // The root (perch's primary, nginx's master) serves nothing when it has workers.
+        if (i === 0 && pids.length > 1) continue;
         const peak = peaks[name] as Peak;
-        peak.max = Math.max(peak.max, resident.rss);
-        peak.anon = Math.max(peak.anon, resident.anon);
+        peak.worker = Math.max(peak.worker, resident.rss);
+        peak.workerAnon = Math.max(peak.workerAnon, resident.anon);
       }
       const peak = peaks[name] as Peak;
       peak.sum = Math.max(peak.sum, sum);
@@ -143,7 +149,7 @@ export async function measure(
       cpu += used;
     }
     const peak = peaks[name] as Peak;
-    usage[name] = { cpuMicros: cpu, peakRssMaxBytes: peak.max, peakRssSumBytes: peak.sum, peakAnonMaxBytes: peak.anon, processCount: pids.length, cpuMicrosByPid: byPid };
+    usage[name] = { cpuMicros: cpu, peakWorkerRssBytes: peak.worker, peakRssSumBytes: peak.sum, peakWorkerAnonBytes: peak.workerAnon, processCount: pids.length, cpuMicrosByPid: byPid };
   }
   return { load: result, usage, host };
 }

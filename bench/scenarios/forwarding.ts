@@ -30,9 +30,9 @@ interface Sample {
   /** Proxy's CPU per completed request (µs); NaN for direct. */
   proxyCpuMicrosPerRequest: number;
   backendCpuMicrosPerRequest: number;
-  proxyPeakRssMaxBytes: number;
+  proxyPeakWorkerRssBytes: number;
   proxyPeakRssSumBytes: number;
-  proxyPeakAnonMaxBytes: number;
+  proxyPeakWorkerAnonBytes: number;
   proxyProcessCount: number;
   raw: Measurement;
 }
@@ -53,9 +53,9 @@ function toSample(rep: number, target: TargetName, sizeBytes: number, m: Measure
     completed: done,
     proxyCpuMicrosPerRequest: proxy === undefined || done === 0 ? NaN : proxy.cpuMicros / done,
     backendCpuMicrosPerRequest: backend === undefined || done === 0 ? NaN : backend.cpuMicros / done,
-    proxyPeakRssMaxBytes: proxy?.peakRssMaxBytes ?? NaN,
+    proxyPeakWorkerRssBytes: proxy?.peakWorkerRssBytes ?? NaN,
     proxyPeakRssSumBytes: proxy?.peakRssSumBytes ?? NaN,
-    proxyPeakAnonMaxBytes: proxy?.peakAnonMaxBytes ?? NaN,
+    proxyPeakWorkerAnonBytes: proxy?.peakWorkerAnonBytes ?? NaN,
     proxyProcessCount: proxy?.processCount ?? 0,
     raw: m,
   };
@@ -82,9 +82,9 @@ function summarize(samples: readonly Sample[], target: TargetName, sizeBytes: nu
     proxyCpuMicrosPerRequest: median(mine.map((s) => s.proxyCpuMicrosPerRequest)),
     backendCpuMicrosPerRequest: median(mine.map((s) => s.backendCpuMicrosPerRequest)),
     // Peak means peak: the largest seen in any repetition.
-    proxyPeakRssMaxMiB: Math.max(...mine.map((s) => s.proxyPeakRssMaxBytes)) / MiB,
+    proxyPeakWorkerRssMiB: Math.max(...mine.map((s) => s.proxyPeakWorkerRssBytes)) / MiB,
     proxyPeakRssSumMiB: Math.max(...mine.map((s) => s.proxyPeakRssSumBytes)) / MiB,
-    proxyPeakAnonMaxMiB: Math.max(...mine.map((s) => s.proxyPeakAnonMaxBytes)) / MiB,
+    proxyPeakWorkerAnonMiB: Math.max(...mine.map((s) => s.proxyPeakWorkerAnonBytes)) / MiB,
     proxyProcessCount: Math.max(0, ...mine.map((s) => s.proxyProcessCount)),
     errors: mine.reduce((n, s) => n + s.errors, 0),
     non2xx: mine.reduce((n, s) => n + s.non2xx, 0),
@@ -164,7 +164,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
           isProxy ? formatRatio(s.p99VsBare) : '',
           formatNumber(s.proxyCpuMicrosPerRequest, 1),
           isProxy ? formatRatio(s.cpuVsBare) : '',
-          isProxy ? `${formatNumber(s.proxyPeakRssMaxMiB, 1)} (${formatNumber(s.proxyPeakAnonMaxMiB, 1)}) / ${formatNumber(s.proxyPeakRssSumMiB, 1)}` : '—',
+          isProxy ? `${formatNumber(s.proxyPeakWorkerRssMiB, 1)} (${formatNumber(s.proxyPeakWorkerAnonMiB, 1)}) / ${formatNumber(s.proxyPeakRssSumMiB, 1)}` : '—',
           String(s.errors + s.non2xx),
           '',
         ];
@@ -182,9 +182,11 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
       `GET /bytes/<n> from src/demo/hello.ts, autocannon with ${options.connections} keep-alive connections, ` +
       `${options.durationSeconds} s per measurement, ${options.reps} repetition(s), medians. ${pinning} ` +
       `"×direct" = proxy ÷ direct in the same repetition; "×bare" = proxy ÷ bare undici forwarder. ` +
-      `CPU µs/req and RSS (MiB: largest process, in brackets its private part without shared file pages such as the Node binary, / all processes) are the proxy's own processes; errors = connection errors + non-2xx.`,
+      `CPU µs/req and RSS are the proxy's own processes. RSS, MiB: the peak of one worker (perch's and nginx's workers; ` +
+      `the process itself for one-process proxies), in brackets its private part without shared file pages such as the ` +
+      `Node binary's code, / the peak sum over all the proxy's processes (perch's primary included). Errors = connection errors + non-2xx.`,
     table: {
-      headers: ['target', 'size', 'req/s', 'req/s ×direct', 'p50 ms', 'p50 ×direct', 'p99 ms', 'p99 ×direct', 'p99 ×bare', 'CPU µs/req', 'CPU ×bare', 'RSS MiB max (private) / sum', 'errors', 'note'],
+      headers: ['target', 'size', 'req/s', 'req/s ×direct', 'p50 ms', 'p50 ×direct', 'p99 ms', 'p99 ×direct', 'p99 ×bare', 'CPU µs/req', 'CPU ×bare', 'worker RSS MiB (private) / all', 'errors', 'note'],
       align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
       rows,
     },

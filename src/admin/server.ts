@@ -7,13 +7,14 @@
 //   GET  /v1/apps                      every app: machine count, services' limits, queues (perch's shape after Fly's list)
 //   GET  /metrics                      Prometheus text format, summed across workers (src/metrics/)
 //   GET  /                             the live status page (src/admin/status-page.ts)
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HealthMonitor, MachineHealthReport } from '../checks/monitor.ts';
 import type { PerchConfig } from '../config/model.ts';
 import type { Fleet } from '../machines/fleet.ts';
 import type { Machine, MachineState } from '../machines/machine.ts';
 import type { LoadView, RouteLoad } from '../metrics/primary-view.ts';
+import { createServer } from '../proxy/node-http.ts';
 import { STATUS_PAGE_HTML } from './status-page.ts';
 
 export interface AdminDeps {
@@ -81,7 +82,7 @@ function waitForState(fleet: Fleet, machine: Machine, state: MachineState, timeo
 
 export function createAdminServer(deps: AdminDeps): http.Server {
   const { fleet, health, loads } = deps;
-  return http.createServer((req, res) => {
+  return createServer((req, res) => {
     // A reload replaces deps.config: read it per request.
     const config = deps.config;
     const url = new URL(req.url ?? '/', 'http://admin');

@@ -1,11 +1,11 @@
 // The I/O of a check: one HTTP request or one TCP connect, bounded by an
 // AbortSignal the caller aborts on timeout or when it stops watching. A probe
 // never rejects: every outcome is a ProbeResult.
-import { STATUS_CODES } from 'node:http';
 import net from 'node:net';
 import { Client } from 'undici';
 import type { ServiceCheck } from '../config/model.ts';
 import type { ProbeResult } from './state.ts';
+import { STATUS_CODES } from '../proxy/node-http.ts';
 
 export type Clock = () => number;
 

@@ -4,6 +4,7 @@
 // workers over to it without dropping a request; on SIGTERM/SIGINT it drains
 // the workers, stops the machines it started and exits 0.
 import cluster, { type Worker } from 'node:cluster';
+import { enableCompileCache } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { PerchConfig } from '../config/model.ts';
 import { createAdminServer, listenAdmin } from '../admin/server.ts';
@@ -18,7 +19,7 @@ import { loadConfig } from '../config/load.ts';
 import type { ConfigProblem } from '../config/model.ts';
 import { settledOf, settlePorts } from './listen.ts';
 import { LoadBroker } from './load-broker.ts';
-import { workerExecArgv } from './worker-flags.ts';
+import { workerEnv, workerExecArgv } from './worker-flags.ts';
 import { formatAddress } from './worker.ts';
 import { generateTicketKeys } from '../tls/server-options.ts';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.ts';
@@ -64,6 +65,7 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
   // primary, unanswered; it would also cost the primary work per connection.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), silent: false });
+  const forkEnv = workerEnv(enableCompileCache());
 
   function send(worker: Worker, message: PrimaryMessage): void {
     if (worker.isConnected()) worker.send(message);
@@ -137,7 +139,7 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
   });
 
   function fork(): Worker {
-    const worker = cluster.fork();
+    const worker = cluster.fork(forkEnv);
     workers.set(worker.id, worker);
     broker.ledger.addWorker(worker.id);
     worker.on('online', () => {

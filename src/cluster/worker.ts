@@ -1,6 +1,7 @@
 // A worker process: owns the listeners and the forwarding hot path. It gets
 // its config and every machine change from the primary, and drains when told.
 import cluster from 'node:cluster';
+import { flushCompileCache } from 'node:module';
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -43,7 +44,11 @@ export function runWorker(): void {
     if (msg.t === 'config') {
       state = new WorkerState(msg.config, workerId, log, Buffer.from(msg.ticketKeys, 'base64'));
       state.listen().then(
-        (addresses) => send({ t: 'ready', ...addresses }),
+        (addresses) => {
+          send({ t: 'ready', ...addresses });
+          // Every module is loaded by now: the next worker finds them compiled (see workerEnv).
+          flushCompileCache();
+        },
         (err) => {
           log.error({ err }, 'worker could not listen');
           process.exit(1);

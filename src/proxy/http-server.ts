@@ -1,13 +1,14 @@
 // Plain-HTTP listeners of a worker. Node's parser enforces the request-head
 // bounds (size, time); what it rejects is answered here with a 4xx and a
 // code, and never reaches a machine.
-import http from 'node:http';
+import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { EdgeLimits } from '../config/model.ts';
 import type { Logger } from '../log/logger.ts';
 import { ProxyError } from './errors.ts';
 import type { ListenerFacts } from './headers.ts';
 import type { HttpProxy } from './http-proxy.ts';
+import { createServer, STATUS_CODES } from './node-http.ts';
 import { isWebSocketUpgrade, type Tunnels } from './websocket.ts';
 
 /** The bounds every HTTP/1.1 listener of perch applies to a client (SPEC §8). */
@@ -30,7 +31,7 @@ export function httpServerOptions(edge: EdgeLimits, idleTimeoutMs: number): http
  * With `tunnels`, WebSocket upgrades are forwarded (other upgrades are served as plain requests).
  */
 export function createHttpServer(proxy: HttpProxy, facts: ListenerFacts, edge: EdgeLimits, idleTimeoutMs: number, log: Logger, serverName: string, tunnels?: Tunnels): http.Server {
-  const server = http.createServer({
+  const server = createServer({
     ...httpServerOptions(edge, idleTimeoutMs),
     shouldUpgradeCallback: tunnels === undefined ? () => false : isWebSocketUpgrade,
   });
@@ -54,7 +55,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, lo
   log.info({ remote: socket.remoteAddress, status: error.status, code: error.code, error: error.message }, 'client error');
   const body = `perch error ${error.code}: ${error.message}\n`;
   socket.end(
-    `HTTP/1.1 ${error.status} ${http.STATUS_CODES[error.status]}\r\n` +
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n` +
       `server: ${serverName}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

@@ -6,7 +6,7 @@
 // time bound; an HTTP/1.1 head its size bound, and so does an HTTP/2 header
 // list (both answered 431; the HTTP/2 connection goes on). An HTTP/2 session idle for the app's
 // idle_timeout is closed (GOAWAY first), like an idle HTTP/1.1 connection.
-import http from 'node:http';
+import type http from 'node:http';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { EdgeLimits } from '../config/model.ts';
@@ -18,6 +18,7 @@ import { answerClientError } from './http-server.ts';
 import type { HttpProxy } from './http-proxy.ts';
 import { isWebSocketUpgrade, type Tunnels } from './websocket.ts';
 import { httpServerOptions } from './http-server.ts';
+import { HttpServer } from './node-http.ts';
 
 /** Concurrent streams an HTTP/2 client may open on one connection. */
 const MAX_CONCURRENT_STREAMS = 256;
@@ -87,5 +88,5 @@ export function closeIdleHttps(server: http2.Http2SecureServer): void {
 export function closeAllHttps(server: http2.Http2SecureServer): void {
   for (const session of (server as TrackedServer)[kSessions] ?? []) session.destroy();
   // HTTP/1.1 connections are tracked the way http.Server tracks them (allowHTTP1).
-  http.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
+  HttpServer.prototype.closeAllConnections.call(server as unknown as http.Server);
 }

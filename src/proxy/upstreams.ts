@@ -5,7 +5,12 @@
 // pool (prior knowledge): a few multiplexed connections instead of one
 // connection per request in flight. WebSocket upgrades need HTTP/1.1, so
 // such an address also gets a plain HTTP/1.1 pool for them (`forUpgrade`).
-import { Pool } from 'undici';
+//
+// Pool is imported from its own module, not from undici's entry point: the
+// entry point loads all of undici (fetch, web streams, WebSocket, caching,
+// mocks: over a hundred modules), about 12 MiB of a worker's resident memory
+// for code a worker never calls. A worker only dispatches through pools.
+import Pool from 'undici/lib/dispatcher/pool.js';
 import type { AppLimits } from '../config/model.ts';
 
 const MAX_CONNECTIONS_PER_MACHINE = 1024;

@@ -12,7 +12,7 @@
 // of a machine with its load slot or the wait at the primary, connect
 // timeout, retry of refused connections, passive failure tracking, error
 // codes, the access log) on one code path, with no second HTTP client.
-import http from 'node:http';
+import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -21,6 +21,7 @@ import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost, t
 import { clientResponseHeaders, type ListenerFacts } from './headers.ts';
 import type { HttpProxy } from './http-proxy.ts';
 import type { Upstreams } from './upstreams.ts';
+import { ServerResponse } from './node-http.ts';
 
 /** The upgrades perch forwards; a request asking for another (h2c) is served as a plain request. */
 export function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
@@ -44,7 +45,7 @@ export class Tunnels {
     return (req, socket, head) => {
       socket.on('error', ignore);
       // A response object on the socket, for answers other than 101 (errors, the machine's refusal).
-      const res = new http.ServerResponse(req);
+      const res = new ServerResponse(req);
       res.assignSocket(socket as Socket);
       res.shouldKeepAlive = false;
       res.once('finish', endSocket);

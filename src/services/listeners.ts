@@ -3,7 +3,7 @@
 // the other workers through node:cluster. TCP kinds hand each connection to
 // a TcpForward; HTTP kinds run perch's HTTP pipeline with the port's route
 // fixed (no Host routing: the port decides the app).
-import http from 'node:http';
+import type http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -20,6 +20,7 @@ import { portTls, type PortTls } from './port-tls.ts';
 import { TcpForward, type TcpPort } from './tcp-forward.ts';
 import { listenOn } from '../cluster/listen.ts';
 import { httpServerOptions } from '../proxy/http-server.ts';
+import { createServer, HttpServer } from '../proxy/node-http.ts';
 
 export interface ServiceListenersOptions {
   config: PerchConfig;
@@ -101,7 +102,7 @@ export class ServiceListeners {
 
   /** Closes HTTP keep-alive connections that have no request under way (while draining). */
   closeIdle(): void {
-    for (const server of this.servers) if (server instanceof http.Server) server.closeIdleConnections();
+    for (const server of this.servers) if (server instanceof HttpServer) server.closeIdleConnections();
   }
 
   /** Cuts everything still open; returns how many TCP connections were cut. */
@@ -138,7 +139,7 @@ export class ServiceListeners {
         return server;
       }
       case 'http': {
-        const server = http.createServer({ ...httpServerOptions(edge, port.idleTimeoutMs), shouldUpgradeCallback: port.httpsPort === null ? this.upgrades : never });
+        const server = createServer({ ...httpServerOptions(edge, port.idleTimeoutMs), shouldUpgradeCallback: port.httpsPort === null ? this.upgrades : never });
         server.on('request', this.requestHandler(port, route, 'http'));
         this.forwardUpgrades(server, port, route, 'http');
         server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => answerClientError(err, socket, this.options.log, this.options.serverName));

@@ -1,5 +1,6 @@
+import { constants } from 'node:module';
 import t from 'tap';
-import { WORKER_SEMI_SPACE_MIB, workerExecArgv } from '../../src/cluster/worker-flags.ts';
+import { WORKER_SEMI_SPACE_MIB, workerEnv, workerExecArgv } from '../../src/cluster/worker-flags.ts';
 
 const added = `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`;
 
@@ -23,3 +24,18 @@ t.test('the given array is not changed', async (t) => {
   workerExecArgv(execArgv, undefined);
   t.same(execArgv, ['--enable-source-maps']);
 });
+
+const { FAILED, ENABLED, ALREADY_ENABLED, DISABLED } = constants.compileCacheStatus;
+
+const envCases: { name: string; cache: { status: number; directory?: string }; expected: Record<string, string> }[] = [
+  { name: 'cache on: workers are pointed at it', cache: { status: ENABLED, directory: '/tmp/node-compile-cache' }, expected: { NODE_COMPILE_CACHE: '/tmp/node-compile-cache' } },
+  { name: 'cache already on (NODE_COMPILE_CACHE given): the same directory', cache: { status: ALREADY_ENABLED, directory: '/srv/cache' }, expected: { NODE_COMPILE_CACHE: '/srv/cache' } },
+  { name: 'cache could not be made: nothing added', cache: { status: FAILED }, expected: {} },
+  { name: 'cache turned off (NODE_DISABLE_COMPILE_CACHE): nothing added', cache: { status: DISABLED }, expected: {} },
+];
+
+for (const c of envCases) {
+  t.test(`worker env: ${c.name}`, async (t) => {
+    t.same(workerEnv(c.cache), c.expected);
+  });
+}

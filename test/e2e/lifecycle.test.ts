@@ -2,7 +2,7 @@
 // while the others serve; SIGTERM drains, stops every machine and exits 0
 // with nothing left behind; a machine that dies is recorded.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import { helloApp } from '../support/apps.ts';
 import { agent, ask, json, sleep } from '../support/http.ts';
@@ -26,6 +26,12 @@ t.test('a crashed worker is replaced and the listener keeps serving', async (t) 
   for (const pid of [victim!, survivor!]) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     t.ok(argv.includes(`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`), `worker ${pid} runs with the forwarding young-generation size`);
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    const cacheDir = env.find((entry) => entry.startsWith('NODE_COMPILE_CACHE='))?.slice('NODE_COMPILE_CACHE='.length);
+    t.ok(cacheDir, `worker ${pid} is given the compile cache`);
+    // A ready worker has written its modules there: the next worker reads them instead of stripping types again.
+    const entries = readdirSync(cacheDir!, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+    t.ok(entries.length > 0, `the compile cache ${cacheDir} holds compiled modules`);
   }
 
   let ok = 0;
