@@ -18,6 +18,7 @@ export interface RequestRecord {
   status: number;
   bytes: number;
   attempts: number;
+  /** Milliseconds from arrival to the end, logged to the hundredth. */
   ms: number;
   code: string | null;
   error: string | null;
@@ -33,8 +34,11 @@ export class AccessLog {
   }
 
   request(r: RequestRecord): void {
+    // Hundredths as integers: a fractional number's decimal form costs V8 more than the rest of the line.
+    const hundredths = Math.round(r.ms * 100);
+    const fraction = hundredths % 100;
     this.destination.write(
-      `{"level":30,"time":${Date.now()},"request_id":"${r.requestId}","app":"${r.app}","machine":${r.machine === null ? 'null' : `"${r.machine}"`},"region":${r.region === null ? 'null' : `"${r.region}"`},"method":"${r.method}","path":${JSON.stringify(r.path)},"status":${r.status},"bytes":${r.bytes},"attempts":${r.attempts},"ms":${r.ms},"code":${r.code === null ? 'null' : `"${r.code}"`}${r.error === null ? '' : `,"error":${JSON.stringify(r.error)}`}${this.tail}`,
+      `{"level":30,"time":${Date.now()},"request_id":"${r.requestId}","app":"${r.app}","machine":${r.machine === null ? 'null' : `"${r.machine}"`},"region":${r.region === null ? 'null' : `"${r.region}"`},"method":"${r.method}","path":${JSON.stringify(r.path)},"status":${r.status},"bytes":${r.bytes},"attempts":${r.attempts},"ms":${(hundredths - fraction) / 100}.${fraction < 10 ? '0' : ''}${fraction},"code":${r.code === null ? 'null' : `"${r.code}"`}${r.error === null ? '' : `,"error":${JSON.stringify(r.error)}`}${this.tail}`,
     );
   }
 }

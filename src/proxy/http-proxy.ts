@@ -258,7 +258,7 @@ export class HttpProxy implements ExchangeHost {
       status: exchange.status,
       bytes: exchange.bytesOut,
       attempts: exchange.attempts,
-      ms: Math.round((performance.now() - exchange.startedAt) * 100) / 100,
+      ms: performance.now() - exchange.startedAt,
       code: error?.code ?? null,
       error: error === null ? null : error.message,
     });

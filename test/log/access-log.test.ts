@@ -16,6 +16,11 @@ const cases: [name: string, record: Partial<RequestRecord>, expected: Record<str
   ['a plain request', {}, { request_id: base.requestId, app: 'hello', machine: 'hello-ams-1', region: 'ams', method: 'GET', path: '/', status: 200, bytes: 30, attempts: 1, ms: 1.25, code: null, msg: 'request', level: 30 }],
   ['no machine (answered by perch)', { machine: null, region: null, status: 503, code: 'PR01', error: 'no started healthy machine' }, { machine: null, region: null, status: 503, code: 'PR01', error: 'no started healthy machine' }],
   ['a path with quotes, backslashes, control and non-ASCII characters', { path: '/a"b\\c\u0001d/é?q="x"' }, { path: '/a"b\\c\u0001d/é?q="x"' }],
+  ['a duration of whole milliseconds', { ms: 7 }, { ms: 7 }],
+  ['a duration under a hundredth of a millisecond', { ms: 0.004 }, { ms: 0 }],
+  ['a duration rounded to the hundredth', { ms: 0.0551 }, { ms: 0.06 }],
+  ['a duration with one decimal', { ms: 30.5 }, { ms: 30.5 }],
+  ['a long duration', { ms: 61_234.567 }, { ms: 61_234.57 }],
   ['an error message with quotes and a newline', { error: 'said "no"\nand left', code: 'PU02' }, { error: 'said "no"\nand left', code: 'PU02' }],
 ];
 
