@@ -44,7 +44,7 @@ export const USAGE = `usage: node bench/run.ts [options]
   --scenario <a,b>      scenario files in bench/scenarios/ (default ${DEFAULT_SCENARIOS.join(',')})
   --perch-workers <n>   perch's worker count in "forwarding" (default 1, for the pinned comparison;
                         "limits" always runs 2 workers, "workers" runs 1 and 2)
-  --perch-cli <file>    perch's CLI entry to run as "<file> start perch.toml" (default src/cli.ts)
+  --perch-cli <file>    perch's CLI entry to run as "<file> start perch.toml" (default bin/perch.js, as npm start runs it)
   --quiet-wait <s>      before each window, wait up to s seconds until other processes use less than
                         ${QUIET_CORES} core over a second (for a shared machine; default 0 = measure at once)
   --h2-client <c>       "tls": keep-alive HTTP/1.1 and HTTP/2 load by h2load (nghttp2-client) or node
@@ -101,7 +101,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     only: TARGET_NAMES.filter((name) => only.includes(name)),
     scenarios: list(values.scenario) ?? [...DEFAULT_SCENARIOS],
     perchWorkers: Math.round(positiveNumber('perch-workers', values['perch-workers'], 1)),
-    perchCli: values['perch-cli'] ?? 'src/cli.ts',
+    perchCli: values['perch-cli'] ?? 'bin/perch.js',
     quietWaitSeconds: values['quiet-wait'] === undefined || values['quiet-wait'] === '0' ? 0 : positiveNumber('quiet-wait', values['quiet-wait'], 0),
     keep: values.keep === true,
     h2Client,

@@ -1,4 +1,4 @@
-// Starts perch itself (src/cli.ts start) on a generated config: by default one
+// Starts perch itself (bin/perch.js start, as npm start does) on a generated config: by default one
 // app, "bench", routed by Host bench.local to one static machine (the backend,
 // which perch does not run). perch reports readiness with one JSON log line
 // {"msg":"perch ready","http":["127.0.0.1:PORT"],"admin":"…","pids":{…}}.
