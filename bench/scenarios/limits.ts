@@ -193,7 +193,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
   notes.push(
     `The slow path (a worker asking the primary for a hard-limit slot: one IPC message each way): perch's primary sent ` +
       `${formatNumber(a.primaryWritesPer1kRequests, 1)} IPC messages per 1,000 requests with limits vs ${formatNumber(b.primaryWritesPer1kRequests, 1)} without ` +
-      `(without limits mostly the 25 ms load summaries, plus a machine-list broadcast when a machine's RTT moves), and used ${formatNumber(a.primaryCpuMicrosPerRequest, 2)} vs ${formatNumber(b.primaryCpuMicrosPerRequest, 2)} µs CPU per request; ` +
+      `(without limits mostly the load summaries, plus a machine-list broadcast when a machine's RTT moves), and used ${formatNumber(a.primaryCpuMicrosPerRequest, 2)} vs ${formatNumber(b.primaryCpuMicrosPerRequest, 2)} µs CPU per request; ` +
       `the workers ${formatNumber(a.workersCpuMicrosPerRequest, 1)} vs ${formatNumber(b.workersCpuMicrosPerRequest, 1)} µs/req. CPU is read in clock ticks ` +
       `(10 ms), so the primary's figure is coarse in short windows.`,
   );
