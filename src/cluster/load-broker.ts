@@ -10,15 +10,8 @@ import { SlotLedger, type AppQueuePolicy, type LedgerEffect, type LedgerMachine 
 import { REPORT_INTERVAL_MS } from './load-channel.ts';
 import type { PrimaryMessage, WorkerMessage } from './messages.ts';
 
-/**
- * How often each worker hears the others' load, at most. The others' load
- * goes out as a report comes in, and a timer is only needed when reports
- * arrive closer together than this (several workers). A little under the
- * report interval, because one worker's reports arrive about that far apart
- * give or take some jitter: with one worker the primary then wakes for the
- * reports alone.
- */
-export const OTHERS_INTERVAL_MS = (REPORT_INTERVAL_MS * 3) / 4;
+/** How often each worker hears the others' load, at most. */
+export const OTHERS_INTERVAL_MS = 25;
 /**
  * How long a waiting request holds out for a better machine (own region,
  * preferred region or instance) whose slots are all leased before going to
@@ -70,8 +63,6 @@ export class LoadBroker {
   private readonly keys = new Set<string>();
   private routes: RouteSpec[];
   private othersTimer: NodeJS.Timeout | null = null;
-  /** When the others' load last went out (performance.now()). */
-  private othersSentAt = -Infinity;
   /**
    * Per worker: the others-load last sent for each key. Only changes are sent;
    * it is forgotten with every machines broadcast, which may reset a worker's counts.
@@ -293,20 +284,20 @@ export class LoadBroker {
 
   private scheduleOthers(): void {
     if (this.othersTimer !== null) return;
-    const wait = this.othersSentAt + OTHERS_INTERVAL_MS - performance.now();
-    if (wait <= 0) {
+    // A lone worker's others-load changes only when a worker leaves or a broadcast resets it: it is
+    // checked at once, rather than by a timer that would wake the primary after every report.
+    if (this.io.workers().length <= 1) {
       this.sendOthers();
       return;
     }
     this.othersTimer = setTimeout(() => {
       this.othersTimer = null;
       this.sendOthers();
-    }, wait);
+    }, OTHERS_INTERVAL_MS);
   }
 
   /** Each worker gets every machine's load minus its own share, where that changed since it last heard. */
   private sendOthers(): void {
-    this.othersSentAt = performance.now();
     for (const worker of this.io.workers()) {
       let sent = this.sentOthers.get(worker);
       if (sent === undefined) this.sentOthers.set(worker, (sent = new Map()));
