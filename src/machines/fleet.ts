@@ -23,6 +23,12 @@ export class Fleet extends EventEmitter<FleetEvents> {
   private readonly staticDriver = new StaticDriver();
   /** The transition under way per machine, so concurrent asks share one. */
   private readonly pending = new Map<string, Promise<void>>();
+  /**
+   * perch is stopping its machines: nothing starts any more. A start asked
+   * for after stopAll took its list (a late wake, an admin call, a reload's
+   * new app) would leave a machine running after perch exits.
+   */
+  private stopping = false;
 
   private apps: readonly AppConfig[];
 
@@ -87,6 +93,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
 
   /** Starts (or resumes) a machine; resolves when it is started. Concurrent calls share one start. */
   start(id: string): Promise<void> {
+    if (this.stopping) return Promise.reject(new Error('perch is stopping its machines'));
     return this.serialized(id, async (machine) => {
       if (machine.state === 'started') return;
       const driver = this.driverOf(machine);
@@ -193,6 +200,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
   }
 
   async stopAll(): Promise<void> {
+    this.stopping = true;
     await Promise.allSettled([...this.machines.keys()].map((id) => this.stop(id)));
   }
 
