@@ -237,7 +237,14 @@ export async function startPerch(t: TeardownHost, options: PerchOptions): Promis
   });
   const perch = new Perch(dir, child);
   t.teardown(async () => {
-    await perch.stop();
+    const status = await perch.stop();
+    // perch stops its machines before it exits; one still alive here is reported and stopped, so a
+    // test run never leaves a process behind.
+    const left = perch.machinePids().filter(isAlive);
+    if (left.length > 0) {
+      process.stderr.write(`perch (exit ${JSON.stringify(status)}) left machine processes ${left.join(', ')} running; killing them\n`);
+      for (const pid of left) killQuietly(-pid);
+    }
     rmSync(dir, { recursive: true, force: true });
   });
   perch.ready = await perch.waitForLog((line) => line.msg === 'perch ready', options.readyTimeoutMs ?? 20_000);
