@@ -153,6 +153,29 @@ export class Perch {
     return [...pids];
   }
 
+  /**
+   * Machines this perch logged whose process still runs without it: orphaned
+   * (parent gone) and still carrying the machine's id, so a PID reused by
+   * another process is never taken for one.
+   */
+  orphanedMachines(): { id: string; pid: number }[] {
+    const found = new Map<number, string>();
+    for (const line of this.logs) {
+      if (line.msg === 'machine state' && typeof line.machine_pid === 'number' && typeof line.machine === 'string') found.set(line.machine_pid, line.machine);
+    }
+    const orphans: { id: string; pid: number }[] = [];
+    for (const [pid, id] of found) {
+      try {
+        const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+        if (ppid === 1 && env.includes(`FLY_MACHINE_ID=${id}`)) orphans.push({ id, pid });
+      } catch {
+        // Gone, or not ours to read.
+      }
+    }
+    return orphans;
+  }
+
   /** Sends a signal and waits for perch to exit; SIGKILLs everything it started if it does not. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<ExitStatus> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
@@ -238,12 +261,13 @@ export async function startPerch(t: TeardownHost, options: PerchOptions): Promis
   const perch = new Perch(dir, child);
   t.teardown(async () => {
     const status = await perch.stop();
-    // perch stops its machines before it exits; one still alive here is reported and stopped, so a
+    if (status.code !== 0) process.stderr.write(`perch exited ${JSON.stringify(status)}; its stderr ends: ${perch.stderr.slice(-10).join(' | ')}\n`);
+    // perch stops its machines before it exits; one still running here is reported and stopped, so a
     // test run never leaves a process behind.
-    const left = perch.machinePids().filter(isAlive);
+    const left = perch.orphanedMachines();
     if (left.length > 0) {
-      process.stderr.write(`perch (exit ${JSON.stringify(status)}) left machine processes ${left.join(', ')} running; killing them\n`);
-      for (const pid of left) killQuietly(-pid);
+      process.stderr.write(`perch (exit ${JSON.stringify(status)}) left machines ${left.map(({ id, pid }) => `${id} (pid ${pid})`).join(', ')} running; killing them\n`);
+      for (const { pid } of left) killQuietly(-pid);
     }
     rmSync(dir, { recursive: true, force: true });
   });
