@@ -144,13 +144,18 @@ export class Perch {
     });
   }
 
-  /** PIDs of the machines perch started, from its state-change log lines. */
-  machinePids(): number[] {
-    const pids = new Set<number>();
+  /** The machines perch started, PID → machine id, from its state-change log lines. */
+  private loggedMachines(): Map<number, string> {
+    const found = new Map<number, string>();
     for (const line of this.logs) {
-      if (line.msg === 'machine state' && typeof line.machine_pid === 'number') pids.add(line.machine_pid);
+      if (line.msg === 'machine state' && typeof line.machine_pid === 'number') found.set(line.machine_pid, String(line.machine));
     }
-    return [...pids];
+    return found;
+  }
+
+  /** PIDs of the machines perch started. */
+  machinePids(): number[] {
+    return [...this.loggedMachines().keys()];
   }
 
   /**
@@ -159,12 +164,8 @@ export class Perch {
    * another process is never taken for one.
    */
   orphanedMachines(): { id: string; pid: number }[] {
-    const found = new Map<number, string>();
-    for (const line of this.logs) {
-      if (line.msg === 'machine state' && typeof line.machine_pid === 'number' && typeof line.machine === 'string') found.set(line.machine_pid, line.machine);
-    }
     const orphans: { id: string; pid: number }[] = [];
-    for (const [pid, id] of found) {
+    for (const [pid, id] of this.loggedMachines()) {
       try {
         const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
         const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
