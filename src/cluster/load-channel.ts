@@ -5,8 +5,9 @@ import type { ServiceRoute, LoadListener, MachineTarget } from '../routing/servi
 import type { Steering } from '../routing/rank.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
 import type { PrimaryMessage, WorkerMessage } from './messages.ts';
+import { reportDue } from './report-policy.ts';
 
-/** How long load changes gather before one report goes to the primary. */
+/** How long load changes gather before the worker looks at which are worth a report (report-policy.ts). */
 export const REPORT_INTERVAL_MS = 20;
 
 export interface Waiter {
@@ -32,6 +33,7 @@ export class LoadChannel implements LoadListener {
   }
 
   loadChanged(target: MachineTarget): void {
+    if (target.local > target.peak) target.peak = target.local;
     this.dirty.add(target);
     if (this.reportTimer === null) this.reportTimer = setTimeout(() => this.report(), REPORT_INTERVAL_MS);
   }
@@ -140,11 +142,28 @@ export class LoadChannel implements LoadListener {
     this.report(true);
   }
 
+  /** `always`: every changed figure goes, and a message goes even when none changed. */
   private report(always = false): void {
     this.reportTimer = null;
+    const now = performance.now();
     const loads: [string, number, number][] = [];
-    for (const target of this.dirty) loads.push([target.key, target.epoch, target.local]);
-    this.dirty.clear();
+    for (const target of this.dirty) {
+      // A broadcast's acknowledgement carries exact figures: the primary may stop a machine on them.
+      const figure = always || target.hard !== null ? target.local : target.peak;
+      target.peak = target.local;
+      if (!always && !reportDue(figure, target, now - target.reportedAt)) {
+        // Back where it was when last reported: nothing to say.
+        if (figure === target.reported && target.local === figure) this.dirty.delete(target);
+        continue;
+      }
+      loads.push([target.key, target.epoch, figure]);
+      target.reported = figure;
+      target.reportedAt = now;
+      // A peak above the load now: the next look reports what it fell to.
+      if (target.local === figure) this.dirty.delete(target);
+    }
     if (loads.length > 0 || always) this.send({ t: 'load', gen: this.gen, loads });
+    // What was not worth a message yet is looked at again until it is, or is undone.
+    if (this.dirty.size > 0) this.reportTimer = setTimeout(() => this.report(), REPORT_INTERVAL_MS);
   }
 }

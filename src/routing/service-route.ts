@@ -66,6 +66,11 @@ export class MachineTarget implements Candidate {
   others = 0;
   /** This worker's in-flight load on the machine. */
   local = 0;
+  /** The highest `local` since the load channel last looked at it. */
+  peak = 0;
+  /** The figure last reported to the primary, and when (performance.now()). */
+  reported = 0;
+  reportedAt = 0;
   /** others + local: the global load as this worker sees it. */
   load = 0;
   /** Hard-limit slots this worker holds (machines with a hard_limit only). */
@@ -154,6 +159,8 @@ export class ServiceRoute {
         // A new start: what was counted or leased on the old process is void.
         target.epoch = view.epoch;
         target.local = 0;
+        target.peak = 0;
+        target.reported = 0;
         target.lease = 0;
         target.others = 0;
         target.load = 0;
