@@ -101,47 +101,55 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
   const backend = await ctx.startBackend();
   ctx.log(`backend (src/demo/hello.ts) on 127.0.0.1:${backend.port}, pid ${backend.process.pid}`);
 
-  const targets: Target[] = [];
+  // Each size gets freshly started proxies: a worker's memory under one load is then not what an
+  // earlier load left behind (glibc and V8 keep what a 64 KiB load grew to).
+  const started: { size: string; name: TargetName; origin: string; pid: number | undefined; headers: Record<string, string>; details: Record<string, unknown> }[] = [];
   const failures: { name: TargetName; reason: string }[] = [];
-  for (const name of options.only) {
-    const started = await ctx.startTarget(name, backend, { path: pathFor(1024), bytes: 1024 });
-    if (started.ok) {
-      targets.push(started.target);
-      ctx.log(`${name}: ${started.target.origin}${started.target.process ? `, pid ${started.target.process.pid}` : ''}`);
-    } else {
-      failures.push({ name, reason: started.reason });
-      ctx.log(started.reason);
-    }
-  }
-
+  const fail = (name: TargetName, reason: string): void => {
+    if (failures.some((f) => f.name === name)) return;
+    failures.push({ name, reason });
+    ctx.log(reason);
+  };
   const stillUp = (t: Target): boolean => {
     if (t.process === undefined || t.process.running) return true;
-    if (!failures.some((f) => f.name === t.name)) failures.push({ name: t.name, reason: `${t.name} ${t.process.exitDescription} during the run` });
+    fail(t.name, `${t.name} ${t.process.exitDescription} during the run`);
     return false;
   };
 
-  if (options.warmupSeconds > 0) {
-    for (const target of targets) {
-      for (const size of SIZES) {
+  const samples: Sample[] = [];
+  for (const size of SIZES) {
+    const targets: Target[] = [];
+    for (const name of options.only) {
+      const start = await ctx.startTarget(name, backend, { path: pathFor(size.bytes), bytes: size.bytes });
+      if (!start.ok) {
+        fail(name, start.reason);
+        continue;
+      }
+      const t = start.target;
+      targets.push(t);
+      started.push({ size: size.label, name, origin: t.origin, pid: t.process?.pid, headers: t.headers, details: t.details });
+      ctx.log(`${size.label}: ${name}: ${t.origin}${t.process ? `, pid ${t.process.pid}` : ''}`);
+    }
+
+    if (options.warmupSeconds > 0) {
+      for (const target of targets) {
         if (!stillUp(target)) continue;
         ctx.log(`warm-up ${target.name} ${size.label} (${options.warmupSeconds} s)`);
         await ctx.measure(target, backend, pathFor(size.bytes), options.warmupSeconds);
       }
     }
-  }
 
-  const samples: Sample[] = [];
-  for (let rep = 0; rep < options.reps; rep++) {
-    // Alternate the order (A B C, then C B A, …) so no peer always runs first or last.
-    const order = rep % 2 === 0 ? targets : [...targets].reverse();
-    for (const target of order) {
-      for (const size of SIZES) {
+    for (let rep = 0; rep < options.reps; rep++) {
+      // Alternate the order (A B C, then C B A, …) so no peer always runs first or last.
+      const order = rep % 2 === 0 ? targets : [...targets].reverse();
+      for (const target of order) {
         if (!stillUp(target)) continue;
         ctx.log(`rep ${rep + 1}/${options.reps} ${target.name} ${size.label} (${options.durationSeconds} s)`);
         const m = await ctx.measure(target, backend, pathFor(size.bytes), options.durationSeconds);
         samples.push(toSample(rep, target.name, size.bytes, m));
       }
     }
+    for (const target of targets) await target.process?.stop();
   }
 
   const measured = options.only.filter((name) => samples.some((s) => s.target === name));
@@ -182,7 +190,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
       `GET /bytes/<n> from src/demo/hello.ts, autocannon with ${options.connections} keep-alive connections, ` +
       `${options.durationSeconds} s per measurement, ${options.reps} repetition(s), medians. ${pinning} ` +
       `"×direct" = proxy ÷ direct in the same repetition; "×bare" = proxy ÷ bare undici forwarder. ` +
-      `CPU µs/req and RSS are the proxy's own processes. RSS, MiB: the peak of one worker (perch's and nginx's workers; ` +
+      `CPU µs/req and RSS are the proxy's own processes, started afresh for each size. RSS, MiB: the peak of one worker (perch's and nginx's workers; ` +
       `the process itself for one-process proxies), in brackets its private part without shared file pages such as the ` +
       `Node binary's code, / the peak sum over all the proxy's processes (perch's primary included). Errors = connection errors + non-2xx.`,
     table: {
@@ -194,7 +202,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
     data: {
       sizes: SIZES,
       backend: { port: backend.port, pid: backend.process.pid },
-      targets: targets.map((t) => ({ name: t.name, origin: t.origin, pid: t.process?.pid, headers: t.headers, details: t.details })),
+      targets: started,
       failures,
       summaries,
       samples,

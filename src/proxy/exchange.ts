@@ -78,6 +78,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   error: ProxyError | null = null;
   responseStarted = false;
   done = false;
+  /** Listening for the client's 'drain': only once a write had to wait (most responses never do). */
+  private drainHooked = false;
 
   constructor(req: ClientRequest, res: ClientResponse, app: ServiceRoute, requestId: string, host: ExchangeHost) {
     this.req = req;
@@ -88,7 +90,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.startedAt = performance.now();
     this.host = host;
     (res as TaggedResponse)[kExchange] = this;
-    res.on('drain', onClientDrain);
     res.on('close', onClientClose);
   }
 
@@ -149,7 +150,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytesOut += chunk.length;
-    if (!this.res.write(chunk)) controller.pause();
+    if (this.res.write(chunk)) return;
+    controller.pause();
+    if (!this.drainHooked) {
+      this.drainHooked = true;
+      this.res.on('drain', onClientDrain);
+    }
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {

@@ -1,16 +1,19 @@
 // Bodies stream through perch both ways: a slow response reaches the client
 // piece by piece, and an upload reaches the machine before it has ended.
+import { createHash } from 'node:crypto';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { request } from 'undici';
 import { helloApp } from '../support/apps.ts';
+import { h2connect } from '../support/clients.ts';
 import { agent, ask, json, sleep } from '../support/http.ts';
 import { startPerch } from '../support/perch.ts';
 
 t.teardown(() => agent.close());
 
 t.test('streaming', async (t) => {
-  const perch = await startPerch(t, { apps: { hello: helloApp({ name: 'hello', machines: [['ams', 1]] }) } });
+  const perch = await startPerch(t, { https: true, apps: { hello: helloApp({ name: 'hello', machines: [['ams', 1]] }) } });
 
   t.test('a slow response arrives chunk by chunk', async (t) => {
     const response = await request(`${perch.origin}/stream?chunks=5&interval=200&size=16`, { dispatcher: agent, headers: { host: 'hello.localhost' } });
@@ -52,6 +55,44 @@ t.test('streaming', async (t) => {
     const line = await perch.waitForLog((entry) => entry.msg === 'request' && String(entry.path).startsWith('/stream?chunks=20'));
     t.equal(line.status, 499);
     t.equal(line.code, null, 'no error code: the machine did nothing wrong');
+  });
+
+  t.test('a client that stops reading for a while still gets every byte, in order', async (t) => {
+    // 8 MiB is more than the sockets between perch and the client can hold: perch's writes must wait,
+    // pause the machine's response and take it up again when the client reads again.
+    const size = 8 * 1024 * 1024;
+    const expected = createHash('sha256').update(Buffer.alloc(size, 'abcdefghijklmnopqrstuvwxyz0123456789\n')).digest('hex');
+
+    const h1 = await new Promise<{ body: Buffer }>((resolve, reject) => {
+      const socket = net.connect(perch.httpPort, '127.0.0.1', () => {
+        socket.write(`GET /bytes/${size} HTTP/1.1\r\nHost: hello.localhost\r\nConnection: close\r\n\r\n`);
+      });
+      socket.pause();
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('end', () => {
+        const all = Buffer.concat(chunks);
+        resolve({ body: all.subarray(all.indexOf('\r\n\r\n') + 4) });
+      });
+      socket.on('error', reject);
+      setTimeout(() => socket.resume(), 1000);
+    });
+    t.equal(h1.body.length, size, 'HTTP/1.1: all 8 MiB');
+    t.equal(createHash('sha256').update(h1.body).digest('hex'), expected, 'HTTP/1.1: the bytes the machine sent, in order');
+
+    const session = await h2connect(perch.httpsPort, 'hello.localhost', perch.caPem());
+    t.teardown(() => session.close());
+    const h2 = await new Promise<Buffer>((resolve, reject) => {
+      const stream = session.request({ ':method': 'GET', ':path': `/bytes/${size}` });
+      const chunks: Buffer[] = [];
+      stream.pause();
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => resolve(Buffer.concat(chunks)));
+      stream.on('error', reject);
+      setTimeout(() => stream.resume(), 1000);
+    });
+    t.equal(h2.length, size, 'HTTP/2: all 8 MiB');
+    t.equal(createHash('sha256').update(h2).digest('hex'), expected, 'HTTP/2: the bytes the machine sent, in order');
   });
 
   t.test('large bodies both ways', async (t) => {
