@@ -1,29 +1,55 @@
 // How a worker process is started: the Node flags it runs with (the primary's
-// own, plus a young-generation size chosen for forwarding) and what it adds to
-// the primary's environment (the module compile cache).
+// own, plus the defaults below) and what it adds to the primary's environment
+// (the module compile cache). A flag the user gives (command line or
+// NODE_OPTIONS) wins over perch's default for it.
 //
-// Why a smaller young generation than V8 picks by default:
-// every socket read hands JavaScript a fresh ArrayBuffer whose memory lives
-// outside the V8 heap. A scavenge frees the dead ones, but with a large young
-// generation scavenges are rare, and meanwhile V8's external-memory limit
-// (64 MiB above what the last full GC left) starts a full mark-compact. At
-// 64 KiB responses that was a full GC every ~100 ms on one worker. With
-// 8 MiB, scavenges free the buffers first: measured on the forwarding bench,
-// about 30 % less CPU per request at 64 KiB, 1-4 % more at 1 KiB (more
-// scavenges), and about half the resident memory per worker under load.
-// 16 MiB was ~2 % cheaper at 1 KiB but gave most of the 64 KiB gain back.
-// 4 MiB cost the same CPU as 8 (paired runs, within noise at 1 and 64 KiB)
-// and kept a worker under load 10-30 MiB smaller; 2 MiB cost ~15 % more CPU
-// at 64 KiB for no smaller worker.
-// A flag the user gives (command line or NODE_OPTIONS) wins.
+// --max-semi-space-size=4 (V8 picks 16 MiB here): every socket read hands
+// JavaScript a fresh ArrayBuffer whose memory lives outside the V8 heap. A
+// scavenge frees the dead ones, but with a large young generation scavenges
+// are rare, and meanwhile V8's external-memory limit (64 MiB above what the
+// last full GC left) starts a full mark-compact. At 64 KiB responses that was
+// a full GC every ~100 ms on one worker. With 8 MiB, scavenges free the
+// buffers first: measured on the forwarding bench, about 30 % less CPU per
+// request at 64 KiB, 1-4 % more at 1 KiB (more scavenges), and about half the
+// resident memory per worker under load. 16 MiB was ~2 % cheaper at 1 KiB but
+// gave most of the 64 KiB gain back. 4 MiB cost the same CPU as 8 (paired
+// runs, within noise at 1 and 64 KiB) and kept a worker under load 10-30 MiB
+// smaller; 2 MiB cost ~15 % more CPU at 64 KiB.
+//
+// --v8-pool-size=1 (Node's default is 4): V8's background threads compile
+// and collect garbage beside the event loop, and glibc gives each thread that
+// allocates its own malloc arena, which keeps the high-water mark of what the
+// thread ever held. The optimizing compilers peak at 30-40 MiB of malloc'd
+// memory while a worker warms up; spread over four threads' arenas that left
+// 20-40 MiB resident for good, over one thread's 15 MiB. A worker is one of
+// several processes sharing the machine's cores, so more threads buy it
+// little: paired runs showed the same CPU per request.
+//
+// --heap-growing-percent=50 (V8 grows the old generation's limit by 1.1-4x of
+// what survives a full GC, depending on how fast it thinks it collects): in
+// about one run in six the limit went to ~4x and a worker's heap to 53 MiB
+// before the next full GC; at 1.5x it stays near 30 MiB, for a full GC every
+// couple of seconds under load (4 ms each).
 
 export const WORKER_SEMI_SPACE_MIB = 4;
 
-const SEMI_SPACE_FLAG = /(?:^|\s)--max[-_]semi[-_]space[-_]size(?:[=\s]|$)/;
+/** perch's defaults for a worker's Node and V8 flags, in the order they are added. */
+export const WORKER_FLAG_DEFAULTS: readonly { name: string; value: string }[] = [
+  { name: 'max-semi-space-size', value: String(WORKER_SEMI_SPACE_MIB) },
+  { name: 'v8-pool-size', value: '1' },
+  { name: 'heap-growing-percent', value: '50' },
+];
+
+/** Node and V8 accept `_` for `-` in flag names; a value follows `=` or a space. */
+const givenPatterns = WORKER_FLAG_DEFAULTS.map(({ name }) => new RegExp(`(?:^|\\s)--${name.replaceAll('-', '[-_]')}(?:[=\\s]|$)`));
 
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const given = execArgv.some((arg) => SEMI_SPACE_FLAG.test(arg)) || SEMI_SPACE_FLAG.test(nodeOptions ?? '');
-  return given ? [...execArgv] : [...execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`];
+  const argv = [...execArgv];
+  WORKER_FLAG_DEFAULTS.forEach(({ name, value }, i) => {
+    const given = givenPatterns[i]!;
+    if (!execArgv.some((arg) => given.test(arg)) && !given.test(nodeOptions ?? '')) argv.push(`--${name}=${value}`);
+  });
+  return argv;
 }
 
 /**
