@@ -1,5 +1,5 @@
 // How a worker process is started: the Node flags it runs with (the primary's
-// own, plus the defaults below) and what it adds to the primary's environment
+// own, plus the default below) and what it adds to the primary's environment
 // (the module compile cache). A flag the user gives (command line or
 // NODE_OPTIONS) wins over perch's default for it.
 //
@@ -16,26 +16,23 @@
 // runs, within noise at 1 and 64 KiB) and kept a worker under load 10-30 MiB
 // smaller; 2 MiB cost ~15 % more CPU at 64 KiB.
 //
-// --v8-pool-size=1 (Node's default is 4): V8's background threads compile
-// and collect garbage beside the event loop, and glibc gives each thread that
-// allocates its own malloc arena, which keeps the high-water mark of what the
-// thread ever held. The optimizing compilers peak at 30-40 MiB of malloc'd
-// memory while a worker warms up; spread over four threads' arenas that left
-// 20-40 MiB resident for good, over one thread's 15 MiB. A worker is one of
-// several processes sharing the machine's cores, so more threads buy it
-// little: paired runs showed the same CPU per request at 1 and 64 KiB.
-//
-// Not adopted: --heap-growing-percent=50 (the old generation's limit at 1.5x
-// what survives a full GC instead of V8's 1.1-4x) kept a worker's heap near
-// 30 MiB where it sometimes reached 53, but at 64 KiB responses it cost 70 %
-// more CPU per request (paired runs).
+// Not adopted (paired runs on the forwarding bench):
+// --v8-pool-size=1 (one V8 background thread instead of four): glibc gives
+// each thread that allocates its own malloc arena, and the optimizing
+// compilers peak at 30-40 MiB of malloc'd memory while a worker warms up;
+// with one thread 15 MiB of it stayed resident instead of 20-40 MiB. Same
+// CPU at 1 KiB, but at 64 KiB 60 -> 82 µs per request on the bench (GC work
+// the one thread could not take off the event loop).
+// --heap-growing-percent=50 (the old generation's limit at 1.5x what
+// survives a full GC instead of V8's 1.1-4x) kept a worker's heap near
+// 30 MiB where it sometimes reached 53, but cost 70 % more CPU per request
+// at 64 KiB.
 
 export const WORKER_SEMI_SPACE_MIB = 4;
 
-/** perch's defaults for a worker's Node and V8 flags, in the order they are added. */
+/** perch's defaults for a worker's Node and V8 flags, in the order they are added (one so far). */
 export const WORKER_FLAG_DEFAULTS: readonly { name: string; value: string }[] = [
   { name: 'max-semi-space-size', value: String(WORKER_SEMI_SPACE_MIB) },
-  { name: 'v8-pool-size', value: '1' },
 ];
 
 /** Node and V8 accept `_` for `-` in flag names; a value follows `=` or a space. */

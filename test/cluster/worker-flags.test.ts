@@ -3,16 +3,14 @@ import t from 'tap';
 import { WORKER_SEMI_SPACE_MIB, workerEnv, workerExecArgv } from '../../src/cluster/worker-flags.ts';
 
 const semi = `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`;
-const pool = '--v8-pool-size=1';
 
 const cases: { name: string; execArgv: string[]; nodeOptions?: string; expected: string[] }[] = [
-  { name: 'no flags: both defaults', execArgv: [], expected: [semi, pool] },
-  { name: "the primary's flags are kept, in order, before the defaults", execArgv: ['--enable-source-maps', '--cpu-prof'], expected: ['--enable-source-maps', '--cpu-prof', semi, pool] },
-  { name: 'a semi-space size on the command line wins', execArgv: ['--max-semi-space-size=32'], expected: ['--max-semi-space-size=32', pool] },
-  { name: 'underscore spelling counts too', execArgv: ['--max_semi_space_size=4', '--v8_pool_size=2'], expected: ['--max_semi_space_size=4', '--v8_pool_size=2'] },
-  { name: 'a size in NODE_OPTIONS wins', execArgv: [], nodeOptions: '--max-old-space-size=512 --max-semi-space-size 2', expected: [pool] },
-  { name: 'a pool size in NODE_OPTIONS wins', execArgv: [], nodeOptions: '--v8-pool-size=4', expected: [semi] },
-  { name: 'similar flags are not taken for them', execArgv: ['--min-semi-space-size=1', '--v8-pool-size-extra'], nodeOptions: '--max-old-space-size=512', expected: ['--min-semi-space-size=1', '--v8-pool-size-extra', semi, pool] },
+  { name: 'no flags: the young generation is set', execArgv: [], expected: [semi] },
+  { name: "the primary's flags are kept, in order, before the defaults", execArgv: ['--enable-source-maps', '--cpu-prof'], expected: ['--enable-source-maps', '--cpu-prof', semi] },
+  { name: 'a semi-space size on the command line wins', execArgv: ['--max-semi-space-size=32'], expected: ['--max-semi-space-size=32'] },
+  { name: 'underscore spelling counts too', execArgv: ['--max_semi_space_size=4'], expected: ['--max_semi_space_size=4'] },
+  { name: 'a size in NODE_OPTIONS wins', execArgv: [], nodeOptions: '--max-old-space-size=512 --max-semi-space-size 2', expected: [] },
+  { name: 'a similar flag is not taken for it', execArgv: ['--min-semi-space-size=1', '--max-semi-space-size-extra'], nodeOptions: '--max-old-space-size=512', expected: ['--min-semi-space-size=1', '--max-semi-space-size-extra', semi] },
 ];
 
 for (const c of cases) {
