@@ -1,7 +1,7 @@
 // How a worker process is started: the Node flags it runs with (the primary's
-// own, plus the default below) and what it adds to the primary's environment
-// (the module compile cache). A flag the user gives (command line or
-// NODE_OPTIONS) wins over perch's default for it.
+// own, plus a young-generation size chosen for forwarding) and what it adds to
+// the primary's environment (the module compile cache). A flag the user gives
+// (command line or NODE_OPTIONS) wins.
 //
 // --max-semi-space-size=4 (V8 picks 16 MiB here): every socket read hands
 // JavaScript a fresh ArrayBuffer whose memory lives outside the V8 heap. A
@@ -30,21 +30,11 @@
 
 export const WORKER_SEMI_SPACE_MIB = 4;
 
-/** perch's defaults for a worker's Node and V8 flags, in the order they are added (one so far). */
-export const WORKER_FLAG_DEFAULTS: readonly { name: string; value: string }[] = [
-  { name: 'max-semi-space-size', value: String(WORKER_SEMI_SPACE_MIB) },
-];
-
-/** Node and V8 accept `_` for `-` in flag names; a value follows `=` or a space. */
-const givenPatterns = WORKER_FLAG_DEFAULTS.map(({ name }) => new RegExp(`(?:^|\\s)--${name.replaceAll('-', '[-_]')}(?:[=\\s]|$)`));
+const SEMI_SPACE_FLAG = /(?:^|\s)--max[-_]semi[-_]space[-_]size(?:[=\s]|$)/;
 
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const argv = [...execArgv];
-  WORKER_FLAG_DEFAULTS.forEach(({ name, value }, i) => {
-    const given = givenPatterns[i]!;
-    if (!execArgv.some((arg) => given.test(arg)) && !given.test(nodeOptions ?? '')) argv.push(`--${name}=${value}`);
-  });
-  return argv;
+  const given = execArgv.some((arg) => SEMI_SPACE_FLAG.test(arg)) || SEMI_SPACE_FLAG.test(nodeOptions ?? '');
+  return given ? [...execArgv] : [...execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`];
 }
 
 /**

@@ -123,7 +123,7 @@ export class Perch {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${this.stderr.slice(-5).join(' | ')}`));
+        reject(new Error(`no matching log line within ${timeoutMs} ms; last lines: ${this.logs.slice(-6).map((line) => JSON.stringify(line)).join(' | ')}; stderr: ${this.stderr.slice(-5).join(' | ')}`));
       }, timeoutMs);
       const onExit = (): void => {
         if (check()) return;
