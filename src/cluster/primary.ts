@@ -65,7 +65,7 @@ export async function runPrimary(loaded: PerchConfig): Promise<void> {
   // primary, unanswered; it would also cost the primary work per connection.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), silent: false });
-  const forkEnv = workerEnv(enableCompileCache());
+  const forkEnv = workerEnv(enableCompileCache(), process.env.GLIBC_TUNABLES);
 
   function send(worker: Worker, message: PrimaryMessage): void {
     if (worker.isConnected()) worker.send(message);

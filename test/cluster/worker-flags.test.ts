@@ -1,6 +1,6 @@
 import { constants } from 'node:module';
 import t from 'tap';
-import { WORKER_SEMI_SPACE_MIB, workerEnv, workerExecArgv } from '../../src/cluster/worker-flags.ts';
+import { WORKER_MMAP_THRESHOLD_BYTES, WORKER_SEMI_SPACE_MIB, workerEnv, workerExecArgv } from '../../src/cluster/worker-flags.ts';
 
 const added = `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`;
 
@@ -26,16 +26,21 @@ t.test('the given array is not changed', async (t) => {
 });
 
 const { FAILED, ENABLED, ALREADY_ENABLED, DISABLED } = constants.compileCacheStatus;
+const threshold = `glibc.malloc.mmap_threshold=${WORKER_MMAP_THRESHOLD_BYTES}`;
 
-const envCases: { name: string; cache: { status: number; directory?: string }; expected: Record<string, string> }[] = [
-  { name: 'cache on: workers are pointed at it', cache: { status: ENABLED, directory: '/tmp/node-compile-cache' }, expected: { NODE_COMPILE_CACHE: '/tmp/node-compile-cache' } },
-  { name: 'cache already on (NODE_COMPILE_CACHE given): the same directory', cache: { status: ALREADY_ENABLED, directory: '/srv/cache' }, expected: { NODE_COMPILE_CACHE: '/srv/cache' } },
-  { name: 'cache could not be made: nothing added', cache: { status: FAILED }, expected: {} },
-  { name: 'cache turned off (NODE_DISABLE_COMPILE_CACHE): nothing added', cache: { status: DISABLED }, expected: {} },
+const envCases: { name: string; cache: { status: number; directory?: string }; glibcTunables?: string; expected: Record<string, string> }[] = [
+  { name: 'cache on: workers are pointed at it', cache: { status: ENABLED, directory: '/tmp/node-compile-cache' }, expected: { NODE_COMPILE_CACHE: '/tmp/node-compile-cache', GLIBC_TUNABLES: threshold } },
+  { name: 'cache already on (NODE_COMPILE_CACHE given): the same directory', cache: { status: ALREADY_ENABLED, directory: '/srv/cache' }, expected: { NODE_COMPILE_CACHE: '/srv/cache', GLIBC_TUNABLES: threshold } },
+  { name: 'cache could not be made: no cache directory', cache: { status: FAILED }, expected: { GLIBC_TUNABLES: threshold } },
+  { name: 'cache turned off (NODE_DISABLE_COMPILE_CACHE): no cache directory', cache: { status: DISABLED }, expected: { GLIBC_TUNABLES: threshold } },
+  { name: "the user's other tunables are kept, ours appended", cache: { status: DISABLED }, glibcTunables: 'glibc.malloc.arena_max=2', expected: { GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${threshold}` } },
+  { name: "the user's own threshold wins", cache: { status: DISABLED }, glibcTunables: 'glibc.malloc.tcache_count=0:glibc.malloc.mmap_threshold=262144', expected: {} },
+  { name: 'a tunable whose name only starts alike is not taken for it', cache: { status: DISABLED }, glibcTunables: 'glibc.malloc.mmap_threshold_x=1', expected: { GLIBC_TUNABLES: `glibc.malloc.mmap_threshold_x=1:${threshold}` } },
+  { name: 'an empty GLIBC_TUNABLES is as none', cache: { status: DISABLED }, glibcTunables: '', expected: { GLIBC_TUNABLES: threshold } },
 ];
 
 for (const c of envCases) {
   t.test(`worker env: ${c.name}`, async (t) => {
-    t.same(workerEnv(c.cache), c.expected);
+    t.same(workerEnv(c.cache, c.glibcTunables), c.expected);
   });
 }
