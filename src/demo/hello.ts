@@ -100,17 +100,20 @@ const server = http.createServer((req, res) => {
     const chunks = numberParam(url, 'chunks', 5);
     const interval = numberParam(url, 'interval', 100);
     const size = numberParam(url, 'size', 16);
+    // A longer pause once `stallAfter` chunks are out: a machine that stops in the middle of a body.
+    const stallAfter = numberParam(url, 'stallAfter', -1);
+    const stall = numberParam(url, 'stall', 0);
     res.writeHead(200, { 'content-type': 'text/plain', 'x-machine-id': machine });
     let sent = 0;
-    const timer = setInterval(() => {
+    let timer: NodeJS.Timeout | undefined;
+    const next = (): void => {
       res.write(`${sent}:${'x'.repeat(Math.max(0, size - String(sent).length - 2))}\n`);
       sent++;
-      if (sent >= chunks) {
-        clearInterval(timer);
-        res.end();
-      }
-    }, interval);
-    res.on('close', () => clearInterval(timer));
+      if (sent >= chunks) res.end();
+      else timer = setTimeout(next, sent === stallAfter ? interval + stall : interval);
+    };
+    timer = setTimeout(next, interval);
+    res.on('close', () => clearTimeout(timer));
   } else if (path === '/echo') {
     const headers: http.OutgoingHttpHeaders = { 'content-type': req.headers['content-type'] ?? 'application/octet-stream', 'x-machine-id': machine };
     if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];

@@ -37,8 +37,17 @@ export class ProxyError extends Error {
   }
 }
 
+/** Why a request is aborted when the machine's response head, or the next piece of its body, took longer than `timeoutMs`. */
+export function responseTimeoutError(responseStarted: boolean, timeoutMs: number): ProxyError {
+  return responseStarted
+    ? new ProxyError('PU02', `no response body from the machine for ${timeoutMs} ms`)
+    : new ProxyError('PU05', `no response head from the machine within ${timeoutMs} ms`);
+}
+
 /** Classifies an upstream (undici) failure. `responseStarted` is whether any of the response reached perch. */
 export function upstreamError(err: unknown, responseStarted: boolean): ProxyError {
+  // perch's own reason for aborting the request (its response timer).
+  if (err instanceof ProxyError) return err;
   const code = (err as { code?: string } | null)?.code;
   if (!responseStarted) {
     switch (code) {
@@ -46,8 +55,6 @@ export function upstreamError(err: unknown, responseStarted: boolean): ProxyErro
         return new ProxyError('PC01', undefined, { notSent: true, cause: err });
       case 'UND_ERR_CONNECT_TIMEOUT':
         return new ProxyError('PC05', undefined, { notSent: true, cause: err });
-      case 'UND_ERR_HEADERS_TIMEOUT':
-        return new ProxyError('PU05', undefined, { cause: err });
       case 'ECONNRESET':
       case 'UND_ERR_SOCKET':
         return new ProxyError('PC03', undefined, { cause: err });

@@ -7,7 +7,7 @@ import type { Waiter } from '../cluster/load-channel.ts';
 import type { ServiceRoute, MachineTarget } from '../routing/service-route.ts';
 import { NO_STEERING, type Steering } from '../routing/rank.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
-import { upstreamError, type ProxyError } from './errors.ts';
+import { responseTimeoutError, upstreamError, type ProxyError } from './errors.ts';
 import { clientResponseHeaders, type ForwardedHead } from './headers.ts';
 
 // HTTP/2 compat requests and responses are used through the HTTP/1 types:
@@ -47,6 +47,11 @@ function onClientClose(this: TaggedResponse): void {
   this[kExchange]?.clientClosed();
 }
 
+function onResponseTimeout(exchange: Exchange): void {
+  exchange.responseTimer = null;
+  exchange.controller?.abort(responseTimeoutError(exchange.responseStarted, exchange.app.config.limits.upstreamResponseTimeoutMs));
+}
+
 export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   readonly req: ClientRequest;
   readonly res: ClientResponse;
@@ -71,6 +76,18 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   /** Ticket of a wait at the primary, 0 when not waiting. */
   ticket = 0;
   waitTimer: NodeJS.Timeout | null = null;
+  /**
+   * The machine's bound (upstream_response_timeout): armed when the request is
+   * written, for the response head, then again at the head and at every body
+   * chunk, for the gap (the gap only when the machine speaks HTTP/1.1: an h2c
+   * stream, gRPC's, may be quiet for long). undici's own timers for this are
+   * off: it makes a new timer object for each request and keeps it until a
+   * sweep half a second later, so under load they lived long enough to be
+   * promoted to the old generation: about half of what a worker promoted,
+   * which set how far its heap grew between full collections. This timer is
+   * one per request too, but gone when the response is.
+   */
+  responseTimer: NodeJS.Timeout | null = null;
   /** What the wait ends in when its bound passes: the queue's (PR04) or a wake's (PM03). */
   waitCode: 'PR04' | 'PM03' = 'PR04';
   status = 0;
@@ -126,7 +143,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.done) controller.abort(new Error('client went away'));
+    if (this.done) {
+      controller.abort(new Error('client went away'));
+      return;
+    }
+    const timeoutMs = this.app.config.limits.upstreamResponseTimeoutMs;
+    if (timeoutMs > 0) this.responseTimer = setTimeout(onResponseTimeout, timeoutMs, this);
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -134,6 +156,10 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (statusCode < 200) return;
     this.responseStarted = true;
     this.status = statusCode;
+    if (this.responseTimer !== null) {
+      if (this.app.response.h2Backend) this.stopResponseTimer();
+      else this.responseTimer.refresh();
+    }
     this.host.responded(this);
     const list = clientResponseHeaders(headers, this.app.response, this.requestId, this.httpVersion);
     if (this.httpVersion === '2' && headers['grpc-status'] !== undefined) {
@@ -150,6 +176,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytesOut += chunk.length;
+    this.responseTimer?.refresh();
     if (this.res.write(chunk)) return;
     controller.pause();
     if (!this.drainHooked) {
@@ -168,6 +195,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.stopResponseTimer();
     if (this.done) return;
     const error = upstreamError(err, this.responseStarted);
     if (this.responseStarted) {
@@ -189,6 +217,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     // upstream error the abort causes is not taken for the machine's fault.
     this.status = 499;
     this.done = true;
+    this.stopResponseTimer();
     this.controller?.abort(new Error('client went away'));
     this.host.finished(this);
   }
@@ -196,6 +225,13 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   finish(): void {
     if (this.done) return;
     this.done = true;
+    this.stopResponseTimer();
     this.host.finished(this);
+  }
+
+  protected stopResponseTimer(): void {
+    if (this.responseTimer === null) return;
+    clearTimeout(this.responseTimer);
+    this.responseTimer = null;
   }
 }

@@ -85,8 +85,9 @@ function h1Pool(origin: string, limits: AppLimits): Pool {
     pipelining: 1,
     allowH2: false,
     connectTimeout: limits.upstreamConnectTimeoutMs,
-    headersTimeout: limits.upstreamResponseTimeoutMs,
-    bodyTimeout: limits.upstreamResponseTimeoutMs,
+    // The response's bounds are the exchange's (see Exchange.responseTimer).
+    headersTimeout: 0,
+    bodyTimeout: 0,
     keepAliveTimeout: limits.upstreamIdleTimeoutMs,
     keepAliveMaxTimeout: limits.upstreamIdleTimeoutMs,
   });
@@ -101,8 +102,9 @@ function h2cPool(origin: string, limits: AppLimits): Pool {
     allowH2: true,
     h2Options: { useH2c: true, maxConcurrentStreams: H2_STREAMS_PER_CONNECTION },
     connectTimeout: limits.upstreamConnectTimeoutMs,
-    headersTimeout: limits.upstreamResponseTimeoutMs,
-    // A gRPC stream may be quiet for long: the client's idle bound applies, not a body-gap bound.
+    // The response head's bound is the exchange's (see Exchange.responseTimer); a gRPC stream
+    // may be quiet for long, so its body has none but the client's idle bound.
+    headersTimeout: 0,
     bodyTimeout: 0,
     keepAliveTimeout: limits.upstreamIdleTimeoutMs,
     keepAliveMaxTimeout: limits.upstreamIdleTimeoutMs,

@@ -52,6 +52,24 @@ t.test('upstream failures', async (t) => {
   t.match(slow.text, /PU05/);
   const fine = await ask(`${perch.origin}/sleep?ms=10`, { host: 'slow.localhost' });
   t.equal(fine.status, 200, 'the same machine still serves quick requests');
+
+  // The bound is on each wait, not on the whole response: 4 chunks 300 ms apart take 1.2 s.
+  const steady = await ask(`${perch.origin}/stream?chunks=4&interval=300`, { host: 'slow.localhost' });
+  t.equal(steady.status, 200, 'a response longer than the bound, with shorter gaps, is whole');
+  t.equal(steady.text.split('\n').filter(Boolean).length, 4, 'every chunk arrived');
+
+  // A machine that stops in the middle of a body: the client has the head and the first chunk,
+  // then perch cuts the connection (the only signal left once a 200 is on its way).
+  const startedAt = performance.now();
+  const stalled = await rawExchange(perch.httpPort, 'GET /stream?chunks=3&interval=50&stallAfter=1&stall=4000 HTTP/1.1\r\nHost: slow.localhost\r\n\r\n', 8_000);
+  const elapsed = performance.now() - startedAt;
+  t.match(stalled, /^HTTP\/1\.1 200 /, 'the head was forwarded');
+  t.match(stalled, /0:x+\n/, 'so was the first chunk');
+  t.notMatch(stalled, /1:x+\n/, 'nothing after the stall');
+  t.notMatch(stalled, /\r\n0\r\n\r\n$/, 'the body was not ended as if complete');
+  t.ok(elapsed < 3_000, `connection cut after the 500 ms gap bound, not the 4 s stall (${Math.round(elapsed)} ms)`);
+  const cut = await perch.waitForLog((line) => line.msg === 'request' && line.app === 'slow' && String(line.path).startsWith('/stream') && line.code === 'PU02');
+  t.equal(cut.status, 200, 'logged with the status the client got, and code PU02');
 });
 
 t.test('malformed requests get a 4xx, never reach a machine, and leave neighbours alone', async (t) => {
