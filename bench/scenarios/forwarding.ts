@@ -81,10 +81,11 @@ function summarize(samples: readonly Sample[], target: TargetName, sizeBytes: nu
     p99Ms: median(mine.map((s) => s.p99Ms)),
     proxyCpuMicrosPerRequest: median(mine.map((s) => s.proxyCpuMicrosPerRequest)),
     backendCpuMicrosPerRequest: median(mine.map((s) => s.backendCpuMicrosPerRequest)),
-    // Peak means peak: the largest seen in any repetition.
-    proxyPeakWorkerRssMiB: Math.max(...mine.map((s) => s.proxyPeakWorkerRssBytes)) / MiB,
+    // Each repetition's peak; like every other figure, the median over repetitions, and the largest beside it.
+    proxyPeakWorkerRssMiB: median(mine.map((s) => s.proxyPeakWorkerRssBytes)) / MiB,
+    proxyPeakWorkerRssMaxMiB: Math.max(...mine.map((s) => s.proxyPeakWorkerRssBytes)) / MiB,
     proxyPeakRssSumMiB: Math.max(...mine.map((s) => s.proxyPeakRssSumBytes)) / MiB,
-    proxyPeakWorkerAnonMiB: Math.max(...mine.map((s) => s.proxyPeakWorkerAnonBytes)) / MiB,
+    proxyPeakWorkerAnonMiB: median(mine.map((s) => s.proxyPeakWorkerAnonBytes)) / MiB,
     proxyProcessCount: Math.max(0, ...mine.map((s) => s.proxyProcessCount)),
     errors: mine.reduce((n, s) => n + s.errors, 0),
     non2xx: mine.reduce((n, s) => n + s.non2xx, 0),
@@ -172,7 +173,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
           isProxy ? formatRatio(s.p99VsBare) : '',
           formatNumber(s.proxyCpuMicrosPerRequest, 1),
           isProxy ? formatRatio(s.cpuVsBare) : '',
-          isProxy ? `${formatNumber(s.proxyPeakWorkerRssMiB, 1)} (${formatNumber(s.proxyPeakWorkerAnonMiB, 1)}) / ${formatNumber(s.proxyPeakRssSumMiB, 1)}` : '—',
+          isProxy ? `${formatNumber(s.proxyPeakWorkerRssMiB, 1)} (${formatNumber(s.proxyPeakWorkerAnonMiB, 1)}), max ${formatNumber(s.proxyPeakWorkerRssMaxMiB, 1)} / ${formatNumber(s.proxyPeakRssSumMiB, 1)}` : '—',
           String(s.errors + s.non2xx),
           '',
         ];
@@ -191,10 +192,11 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
       `${options.durationSeconds} s per measurement, ${options.reps} repetition(s), medians. ${pinning} ` +
       `"×direct" = proxy ÷ direct in the same repetition; "×bare" = proxy ÷ bare undici forwarder. ` +
       `CPU µs/req and RSS are the proxy's own processes, started afresh for each size. RSS, MiB: the peak of one worker (perch's and nginx's workers; ` +
-      `the process itself for one-process proxies), in brackets its private part without shared file pages such as the ` +
-      `Node binary's code, / the peak sum over all the proxy's processes (perch's primary included). Errors = connection errors + non-2xx.`,
+      `the process itself for one-process proxies) in each repetition, median over repetitions, in brackets its private part ` +
+      `without shared file pages such as the Node binary's code (median), then the largest repetition's peak, / the peak sum ` +
+      `over all the proxy's processes in any repetition (perch's primary included). Errors = connection errors + non-2xx.`,
     table: {
-      headers: ['target', 'size', 'req/s', 'req/s ×direct', 'p50 ms', 'p50 ×direct', 'p99 ms', 'p99 ×direct', 'p99 ×bare', 'CPU µs/req', 'CPU ×bare', 'worker RSS MiB (private) / all', 'errors', 'note'],
+      headers: ['target', 'size', 'req/s', 'req/s ×direct', 'p50 ms', 'p50 ×direct', 'p99 ms', 'p99 ×direct', 'p99 ×bare', 'CPU µs/req', 'CPU ×bare', 'worker RSS MiB: median (private), max / all', 'errors', 'note'],
       align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
       rows,
     },
