@@ -47,8 +47,10 @@ export function workerExecArgv(execArgv: readonly string[], nodeOptions: string 
  * compilers and garbage collector do, from their own threads) blocks of up
  * to that size come from malloc's heaps, one per thread, and the free space
  * they leave between blocks still in use stays resident. On the forwarding
- * bench a worker kept 18-40 MiB in those heaps; with the threshold fixed here
- * 4-12 MiB, at the same CPU per request (a few dozen more mmap calls a second).
+ * bench (1 KiB) malloc's heaps held 23-35 MiB of a worker under load, median
+ * 29 of nine runs; with the threshold fixed here 15-34, median 20, at the
+ * same CPU per request (a few mmap calls a second more). A threshold of
+ * 32 KiB would take V8's compiler blocks too (4 MiB left), but see below.
  * It has to stay above the 64 KiB buffer Node allocates for every socket read:
  * at 32 KiB each read cost a mapping and 64 KiB responses 80 % more CPU.
  * Other C libraries ignore the variable.
