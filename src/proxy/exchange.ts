@@ -9,6 +9,7 @@ import { NO_STEERING, type Steering } from '../routing/rank.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
 import { responseTimeoutError, upstreamError, type ProxyError } from './errors.ts';
 import { clientResponseHeaders, type ForwardedHead } from './headers.ts';
+import type { AwaitingResponse, ResponseDeadlines } from './response-deadlines.ts';
 
 // HTTP/2 compat requests and responses are used through the HTTP/1 types:
 // the pipeline only calls what both have.
@@ -29,6 +30,8 @@ export interface ExchangeHost {
   attemptFailed(exchange: Exchange, error: ProxyError): void;
   /** The exchange is over, whatever the outcome: release its load and log it. */
   finished(exchange: Exchange): void;
+  /** Keeps upstream_response_timeout for the worker's requests. */
+  readonly deadlines: ResponseDeadlines;
 }
 
 /** An HTTP/1.1 upgrade (WebSocket, see websocket.ts): makes the exchange that forwards it. */
@@ -47,12 +50,7 @@ function onClientClose(this: TaggedResponse): void {
   this[kExchange]?.clientClosed();
 }
 
-function onResponseTimeout(exchange: Exchange): void {
-  exchange.responseTimer = null;
-  exchange.controller?.abort(responseTimeoutError(exchange.responseStarted, exchange.app.config.limits.upstreamResponseTimeoutMs));
-}
-
-export class Exchange implements Dispatcher.DispatchHandler, Waiter {
+export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingResponse {
   readonly req: ClientRequest;
   readonly res: ClientResponse;
   readonly app: ServiceRoute;
@@ -77,17 +75,14 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   ticket = 0;
   waitTimer: NodeJS.Timeout | null = null;
   /**
-   * The machine's bound (upstream_response_timeout): armed when the request is
-   * written, for the response head, then again at the head and at every body
-   * chunk, for the gap (the gap only when the machine speaks HTTP/1.1: an h2c
-   * stream, gRPC's, may be quiet for long). undici's own timers for this are
-   * off: it makes a new timer object for each request and keeps it until a
-   * sweep half a second later, so under load they lived long enough to be
-   * promoted to the old generation: about half of what a worker promoted,
-   * which set how far its heap grew between full collections. This timer is
-   * one per request too, but gone when the response is.
+   * Watched for upstream_response_timeout from the moment the request is
+   * written: the response head, then each gap in the body (the gap only when
+   * the machine speaks HTTP/1.1: an h2c stream, gRPC's, may be quiet for long).
    */
-  responseTimer: NodeJS.Timeout | null = null;
+  progressAt = 0;
+  watchPrev: AwaitingResponse | null = null;
+  watchNext: AwaitingResponse | null = null;
+  protected readonly deadlines: ResponseDeadlines;
   /** What the wait ends in when its bound passes: the queue's (PR04) or a wake's (PM03). */
   waitCode: 'PR04' | 'PM03' = 'PR04';
   status = 0;
@@ -106,6 +101,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.httpVersion = req.httpVersionMajor === 2 ? '2' : '1.1';
     this.startedAt = performance.now();
     this.host = host;
+    this.deadlines = host.deadlines;
     (res as TaggedResponse)[kExchange] = this;
     res.on('close', onClientClose);
   }
@@ -147,8 +143,15 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
       controller.abort(new Error('client went away'));
       return;
     }
-    const timeoutMs = this.app.config.limits.upstreamResponseTimeoutMs;
-    if (timeoutMs > 0) this.responseTimer = setTimeout(onResponseTimeout, timeoutMs, this);
+    if (this.responseTimeoutMs > 0) this.deadlines.watch(this);
+  }
+
+  get responseTimeoutMs(): number {
+    return this.app.config.limits.upstreamResponseTimeoutMs;
+  }
+
+  responseTimedOut(): void {
+    this.controller?.abort(responseTimeoutError(this.responseStarted, this.responseTimeoutMs));
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -156,10 +159,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (statusCode < 200) return;
     this.responseStarted = true;
     this.status = statusCode;
-    if (this.responseTimer !== null) {
-      if (this.app.response.h2Backend) this.stopResponseTimer();
-      else this.responseTimer.refresh();
-    }
+    if (this.app.response.h2Backend) this.deadlines.unwatch(this);
+    else this.progressAt = this.deadlines.now;
     this.host.responded(this);
     const list = clientResponseHeaders(headers, this.app.response, this.requestId, this.httpVersion);
     if (this.httpVersion === '2' && headers['grpc-status'] !== undefined) {
@@ -176,7 +177,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytesOut += chunk.length;
-    this.responseTimer?.refresh();
+    this.progressAt = this.deadlines.now;
     if (this.res.write(chunk)) return;
     controller.pause();
     if (!this.drainHooked) {
@@ -195,7 +196,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.stopResponseTimer();
+    this.deadlines.unwatch(this);
     if (this.done) return;
     const error = upstreamError(err, this.responseStarted);
     if (this.responseStarted) {
@@ -217,7 +218,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     // upstream error the abort causes is not taken for the machine's fault.
     this.status = 499;
     this.done = true;
-    this.stopResponseTimer();
+    this.deadlines.unwatch(this);
     this.controller?.abort(new Error('client went away'));
     this.host.finished(this);
   }
@@ -225,13 +226,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   finish(): void {
     if (this.done) return;
     this.done = true;
-    this.stopResponseTimer();
+    this.deadlines.unwatch(this);
     this.host.finished(this);
-  }
-
-  protected stopResponseTimer(): void {
-    if (this.responseTimer === null) return;
-    clearTimeout(this.responseTimer);
-    this.responseTimer = null;
   }
 }

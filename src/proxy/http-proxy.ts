@@ -13,6 +13,7 @@ import { hasSteering, parseSteering } from '../routing/steering.ts';
 import { pin, unpin, usablePin, type PinnableConnection } from './connection-pin.ts';
 import { ProxyError, ERROR_CODES } from './errors.ts';
 import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost, type UpgradeRequest } from './exchange.ts';
+import { ResponseDeadlines } from './response-deadlines.ts';
 import { forwardedRequestHeaders, type ListenerFacts } from './headers.ts';
 import type { RequestIds } from './request-id.ts';
 import { pinSettled, waitForPin } from './shared-pin.ts';
@@ -46,6 +47,7 @@ export class HttpProxy implements ExchangeHost {
   /** Log each choice with this worker's view of the machines (PERCH_LOG_LEVEL=debug). */
   private readonly debug: boolean;
   draining = false;
+  readonly deadlines = new ResponseDeadlines();
 
   constructor(ctx: ProxyContext) {
     this.ctx = ctx;

@@ -7,7 +7,7 @@ import t from 'tap';
 import { helloApp } from '../support/apps.ts';
 import { agent, ask, json, sleep } from '../support/http.ts';
 import { isAlive, startPerch } from '../support/perch.ts';
-import { WORKER_SEMI_SPACE_MIB } from '../../src/cluster/worker-flags.ts';
+import { WORKER_MMAP_THRESHOLD_BYTES, WORKER_SEMI_SPACE_MIB } from '../../src/cluster/worker-flags.ts';
 
 t.teardown(() => agent.close());
 
@@ -32,6 +32,8 @@ t.test('a crashed worker is replaced and the listener keeps serving', async (t) 
     // A ready worker has written its modules there: the next worker reads them instead of stripping types again.
     const entries = readdirSync(cacheDir!, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
     t.ok(entries.length > 0, `the compile cache ${cacheDir} holds compiled modules`);
+    const tunables = env.find((entry) => entry.startsWith('GLIBC_TUNABLES='))?.slice('GLIBC_TUNABLES='.length).split(':') ?? [];
+    t.ok(tunables.includes(`glibc.malloc.mmap_threshold=${WORKER_MMAP_THRESHOLD_BYTES}`), `worker ${pid} has malloc's mmap threshold fixed`);
   }
 
   let ok = 0;
