@@ -22,7 +22,7 @@ export interface AwaitingResponse {
   // The watched requests are a list through the requests themselves: watching
   // one and letting it go allocate nothing and hash nothing. (A Set of them,
   // tried first, had a worker promote ~1.6 KB per request, whole requests'
-  // objects, and cost 20-40 % more CPU per request on the forwarding bench.)
+  // objects, and cost about a fifth more CPU per request on the forwarding bench.)
   watchPrev: AwaitingResponse | null;
   watchNext: AwaitingResponse | null;
 }

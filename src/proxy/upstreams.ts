@@ -85,7 +85,7 @@ function h1Pool(origin: string, limits: AppLimits): Pool {
     pipelining: 1,
     allowH2: false,
     connectTimeout: limits.upstreamConnectTimeoutMs,
-    // The response's bounds are the exchange's (see Exchange.responseTimer).
+    // The response's bounds are the exchange's (src/proxy/response-deadlines.ts).
     headersTimeout: 0,
     bodyTimeout: 0,
     keepAliveTimeout: limits.upstreamIdleTimeoutMs,
@@ -102,7 +102,7 @@ function h2cPool(origin: string, limits: AppLimits): Pool {
     allowH2: true,
     h2Options: { useH2c: true, maxConcurrentStreams: H2_STREAMS_PER_CONNECTION },
     connectTimeout: limits.upstreamConnectTimeoutMs,
-    // The response head's bound is the exchange's (see Exchange.responseTimer); a gRPC stream
+    // The response head's bound is the exchange's (src/proxy/response-deadlines.ts); a gRPC stream
     // may be quiet for long, so its body has none but the client's idle bound.
     headersTimeout: 0,
     bodyTimeout: 0,
