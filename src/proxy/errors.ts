@@ -46,7 +46,7 @@ export function responseTimeoutError(responseStarted: boolean, timeoutMs: number
 
 /** Classifies an upstream (undici) failure. `responseStarted` is whether any of the response reached perch. */
 export function upstreamError(err: unknown, responseStarted: boolean): ProxyError {
-  // perch's own reason for aborting the request (its response timer).
+  // perch's own reason for aborting the request (its response bound, response-deadlines.ts).
   if (err instanceof ProxyError) return err;
   const code = (err as { code?: string } | null)?.code;
   if (!responseStarted) {
