@@ -50,9 +50,9 @@ export function workerExecArgv(execArgv: readonly string[], nodeOptions: string 
  * bench (1 KiB) malloc's heaps held 23-35 MiB of a worker under load, median
  * 29 of nine runs; with the threshold fixed here 15-34, median 20, at the
  * same CPU per request (a few mmap calls a second more). A threshold of
- * 32 KiB would take V8's compiler blocks too (4 MiB left), but no lower one will do:
- * It has to stay above the 64 KiB buffer Node allocates for every socket read:
- * at 32 KiB each read cost a mapping and 64 KiB responses 80 % more CPU.
+ * 32 KiB would take V8's compiler blocks too (4 MiB left), but it has to stay
+ * above the 64 KiB buffer Node allocates for every socket read: at 32 KiB
+ * each read cost a mapping and 64 KiB responses 80 % more CPU.
  * Other C libraries ignore the variable.
  */
 export const WORKER_MMAP_THRESHOLD_BYTES = 64 * 1024 + 4096;
