@@ -82,7 +82,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
   progressAt = 0;
   watchPrev: AwaitingResponse | null = null;
   watchNext: AwaitingResponse | null = null;
-  protected readonly deadlines: ResponseDeadlines;
   /** What the wait ends in when its bound passes: the queue's (PR04) or a wake's (PM03). */
   waitCode: 'PR04' | 'PM03' = 'PR04';
   status = 0;
@@ -101,7 +100,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
     this.httpVersion = req.httpVersionMajor === 2 ? '2' : '1.1';
     this.startedAt = performance.now();
     this.host = host;
-    this.deadlines = host.deadlines;
     (res as TaggedResponse)[kExchange] = this;
     res.on('close', onClientClose);
   }
@@ -143,7 +141,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
       controller.abort(new Error('client went away'));
       return;
     }
-    if (this.responseTimeoutMs > 0) this.deadlines.watch(this);
+    if (this.responseTimeoutMs > 0) this.host.deadlines.watch(this);
   }
 
   get responseTimeoutMs(): number {
@@ -159,8 +157,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
     if (statusCode < 200) return;
     this.responseStarted = true;
     this.status = statusCode;
-    if (this.app.response.h2Backend) this.deadlines.unwatch(this);
-    else this.progressAt = this.deadlines.now;
+    if (this.app.response.h2Backend) this.host.deadlines.unwatch(this);
+    else this.progressAt = this.host.deadlines.now;
     this.host.responded(this);
     const list = clientResponseHeaders(headers, this.app.response, this.requestId, this.httpVersion);
     if (this.httpVersion === '2' && headers['grpc-status'] !== undefined) {
@@ -177,7 +175,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytesOut += chunk.length;
-    this.progressAt = this.deadlines.now;
+    this.progressAt = this.host.deadlines.now;
     if (this.res.write(chunk)) return;
     controller.pause();
     if (!this.drainHooked) {
@@ -196,7 +194,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.deadlines.unwatch(this);
+    this.host.deadlines.unwatch(this);
     if (this.done) return;
     const error = upstreamError(err, this.responseStarted);
     if (this.responseStarted) {
@@ -218,7 +216,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
     // upstream error the abort causes is not taken for the machine's fault.
     this.status = 499;
     this.done = true;
-    this.deadlines.unwatch(this);
+    this.host.deadlines.unwatch(this);
     this.controller?.abort(new Error('client went away'));
     this.host.finished(this);
   }
@@ -226,7 +224,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
   finish(): void {
     if (this.done) return;
     this.done = true;
-    this.deadlines.unwatch(this);
+    this.host.deadlines.unwatch(this);
     this.host.finished(this);
   }
 }

@@ -113,7 +113,7 @@ export class TunnelExchange extends Exchange {
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, machine: Duplex): void {
-    this.deadlines.unwatch(this);
+    this.host.deadlines.unwatch(this);
     this.status = statusCode;
     this.responseStarted = true;
     this.host.responded(this);
