@@ -1,8 +1,7 @@
 // How a worker process is started: the Node flags it runs with (the primary's
-// own, plus a young-generation size chosen for forwarding) and what it adds to
-// the primary's environment (the module compile cache, a malloc setting). A
-// flag or setting the user gives (command line, NODE_OPTIONS, GLIBC_TUNABLES)
-// wins.
+// own, plus V8 settings chosen for forwarding) and what it adds to the
+// primary's environment (the module compile cache, a malloc setting). A flag
+// or setting the user gives (command line, NODE_OPTIONS, GLIBC_TUNABLES) wins.
 //
 // --max-semi-space-size=4 (V8 picks 16 MiB here): every socket read hands
 // JavaScript a fresh ArrayBuffer whose memory lives outside the V8 heap. A
@@ -16,6 +15,30 @@
 // gave most of the 64 KiB gain back. 4 MiB cost the same CPU as 8 (paired
 // runs, within noise at 1 and 64 KiB) and kept a worker under load 10-30 MiB
 // smaller; 2 MiB cost ~15 % more CPU at 64 KiB.
+//
+// --no-maglev and --no-liftoff: what V8's compilers leave behind. Each
+// optimizing compile works in memory malloc'd by the V8 thread that runs it
+// (30-40 MiB at once while a worker warms up); glibc keeps most of it in that
+// thread's arena after it is freed, pinned by a few small blocks still in
+// use (`malloc_stats`: 15-25 MiB held for 6 MiB in use). Maglev, the
+// mid-tier compiler, compiles every function that gets warm, and TurboFan
+// then compiles the hot ones again; without Maglev only the hot ones are
+// compiled. undici's HTTP parser is WebAssembly: V8 first compiles it with
+// Liftoff, then recompiles its one big function (the parser's state
+// machine) with TurboFan on a background thread once it is hot, which takes
+// 23 MiB of compiler memory for 0.1 s (`--trace-wasm-compilation-times`).
+// With Liftoff off, each WebAssembly function is compiled by TurboFan on its
+// first call, on the main thread, whose heap glibc does give back (the
+// worker's peak passes 93 MiB once and falls back); the first response a
+// worker parses waits for that compile, 40-100 ms, once. Paired runs on the
+// forwarding bench, 8 at 1 KiB: a worker under load 97-108 MiB resident
+// (median 101) -> 87-88, CPU per request the same (median 33.9 -> 33.4 µs);
+// 7 at 64 KiB: 108-120 MiB (median 114) -> 101-113 (106), 77 -> 72 µs
+// (noisy: 62-85 on either side). The other cost: a worker that has to strip
+// TypeScript (a cold compile cache, i.e. the first start after an install
+// or upgrade) starts ~0.6 s later, Node's stripper being WebAssembly too.
+// Liftoff alone (--liftoff-only) saved as much memory but left the parser
+// in baseline code: ~1.5 % more CPU at 1 KiB (--cpu-prof).
 //
 // Not adopted (paired runs on the forwarding bench):
 // --v8-pool-size=1 (one V8 background thread instead of four): glibc gives
@@ -31,11 +54,31 @@
 
 export const WORKER_SEMI_SPACE_MIB = 4;
 
-const SEMI_SPACE_FLAG = /(?:^|\s)--max[-_]semi[-_]space[-_]size(?:[=\s]|$)/;
+/**
+ * The V8 flags a worker adds to the primary's, each unless the user sets the
+ * same V8 setting (either way, e.g. `--maglev` or `--no-maglev`): `names` are
+ * the settings that count as that one.
+ */
+export const WORKER_V8_FLAGS: readonly { readonly flag: string; readonly names: readonly string[] }[] = [
+  { flag: `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`, names: ['max-semi-space-size'] },
+  { flag: '--no-maglev', names: ['maglev'] },
+  // --liftoff-only and --no-liftoff contradict each other.
+  { flag: '--no-liftoff', names: ['liftoff', 'liftoff-only'] },
+];
+
+// V8 takes `-` and `_` alike, `--no-x` for false, and a value after `=` or a space.
+const SETTING_GIVEN = WORKER_V8_FLAGS.map(({ names }) => {
+  const alternatives = names.map((name) => name.replaceAll('-', '[-_]')).join('|');
+  return new RegExp(`(?:^|\\s)--(?:no[-_])?(?:${alternatives})(?:[=\\s]|$)`);
+});
 
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const given = execArgv.some((arg) => SEMI_SPACE_FLAG.test(arg)) || SEMI_SPACE_FLAG.test(nodeOptions ?? '');
-  return given ? [...execArgv] : [...execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`];
+  const args = [...execArgv];
+  WORKER_V8_FLAGS.forEach(({ flag }, i) => {
+    const given = SETTING_GIVEN[i]!;
+    if (!execArgv.some((arg) => given.test(arg)) && !given.test(nodeOptions ?? '')) args.push(flag);
+  });
+  return args;
 }
 
 /**

@@ -1,16 +1,23 @@
+import { execFileSync } from 'node:child_process';
 import { constants } from 'node:module';
 import t from 'tap';
 import { WORKER_MMAP_THRESHOLD_BYTES, WORKER_SEMI_SPACE_MIB, workerEnv, workerExecArgv } from '../../src/cluster/worker-flags.ts';
 
-const added = `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`;
+const semi = `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`;
+const all = [semi, '--no-maglev', '--no-liftoff'];
 
 const cases: { name: string; execArgv: string[]; nodeOptions?: string; expected: string[] }[] = [
-  { name: 'no flags: the young generation is set', execArgv: [], expected: [added] },
-  { name: "the primary's flags are kept, in order", execArgv: ['--enable-source-maps', '--cpu-prof'], expected: ['--enable-source-maps', '--cpu-prof', added] },
-  { name: 'a size on the command line wins', execArgv: ['--max-semi-space-size=32'], expected: ['--max-semi-space-size=32'] },
-  { name: 'underscore spelling counts too', execArgv: ['--max_semi_space_size=4'], expected: ['--max_semi_space_size=4'] },
-  { name: 'a size in NODE_OPTIONS wins', execArgv: [], nodeOptions: '--max-old-space-size=512 --max-semi-space-size 2', expected: [] },
-  { name: 'a similar flag is not taken for it', execArgv: ['--min-semi-space-size=1'], nodeOptions: '--max-old-space-size=512', expected: ['--min-semi-space-size=1', added] },
+  { name: 'no flags: every worker setting is added', execArgv: [], expected: all },
+  { name: "the primary's flags are kept, in order, ours after", execArgv: ['--enable-source-maps', '--cpu-prof'], expected: ['--enable-source-maps', '--cpu-prof', ...all] },
+  { name: 'a semi-space size on the command line wins', execArgv: ['--max-semi-space-size=32'], expected: ['--max-semi-space-size=32', '--no-maglev', '--no-liftoff'] },
+  { name: 'underscore spelling counts too', execArgv: ['--max_semi_space_size=4'], expected: ['--max_semi_space_size=4', '--no-maglev', '--no-liftoff'] },
+  { name: 'a size in NODE_OPTIONS wins, with its value after a space', execArgv: [], nodeOptions: '--max-old-space-size=512 --max-semi-space-size 2', expected: ['--no-maglev', '--no-liftoff'] },
+  { name: 'a similar flag is not taken for it', execArgv: ['--min-semi-space-size=1'], nodeOptions: '--max-old-space-size=512', expected: ['--min-semi-space-size=1', ...all] },
+  { name: '--maglev given: Maglev stays on', execArgv: ['--maglev'], expected: ['--maglev', semi, '--no-liftoff'] },
+  { name: '--no-maglev given: not added twice', execArgv: ['--no-maglev'], expected: ['--no-maglev', semi, '--no-liftoff'] },
+  { name: 'a Maglev sub-setting is not the setting', execArgv: ['--no-maglev-inlining'], expected: ['--no-maglev-inlining', ...all] },
+  { name: '--liftoff in NODE_OPTIONS: Liftoff stays on', execArgv: [], nodeOptions: '--liftoff', expected: [semi, '--no-maglev'] },
+  { name: '--liftoff-only is a Liftoff choice (--no-liftoff would contradict it)', execArgv: ['--liftoff_only'], expected: ['--liftoff_only', semi, '--no-maglev'] },
 ];
 
 for (const c of cases) {
@@ -18,6 +25,12 @@ for (const c of cases) {
     t.same(workerExecArgv(c.execArgv, c.nodeOptions), c.expected);
   });
 }
+
+t.test('every flag a worker adds is one Node accepts', async (t) => {
+  // A misspelt V8 flag would stop every worker at start; ask this Node.
+  const out = execFileSync(process.execPath, [...all, '-p', '1'], { encoding: 'utf8' });
+  t.equal(out.trim(), '1');
+});
 
 t.test('the given array is not changed', async (t) => {
   const execArgv = ['--enable-source-maps'];

@@ -7,7 +7,7 @@ import t from 'tap';
 import { helloApp } from '../support/apps.ts';
 import { agent, ask, json, sleep } from '../support/http.ts';
 import { isAlive, startPerch } from '../support/perch.ts';
-import { WORKER_MMAP_THRESHOLD_BYTES, WORKER_SEMI_SPACE_MIB } from '../../src/cluster/worker-flags.ts';
+import { WORKER_MMAP_THRESHOLD_BYTES, WORKER_V8_FLAGS } from '../../src/cluster/worker-flags.ts';
 
 t.teardown(() => agent.close());
 
@@ -25,7 +25,7 @@ t.test('a crashed worker is replaced and the listener keeps serving', async (t) 
   t.ok(victim && survivor, 'two workers');
   for (const pid of [victim!, survivor!]) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    t.ok(argv.includes(`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`), `worker ${pid} runs with the forwarding young-generation size`);
+    for (const { flag } of WORKER_V8_FLAGS) t.ok(argv.includes(flag), `worker ${pid} runs with ${flag}`);
     const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     const cacheDir = env.find((entry) => entry.startsWith('NODE_COMPILE_CACHE='))?.slice('NODE_COMPILE_CACHE='.length);
     t.ok(cacheDir, `worker ${pid} is given the compile cache`);
