@@ -37,7 +37,7 @@ export const USAGE = `usage: node bench/run.ts [options]
 
   --quick               short run: 2 s per measurement, 1 repetition
   --duration <s>        seconds of load per measurement (default 5, quick 2)
-  --warmup <s>          unrecorded load per target and size first (default 1, quick 0.5)
+  --warmup <s>          unrecorded load per target and size first (default 3, quick 0.5)
   --reps <n>            repetitions, peer order alternated each time; medians reported (default 3, quick 1)
   --connections <n>     concurrent keep-alive connections (default 50)
   --only <a,b>          targets: ${TARGET_NAMES.join(', ')} (default all)
@@ -95,7 +95,11 @@ export function parseOptions(argv: string[]): BenchOptions {
   return {
     quick,
     durationSeconds: positiveNumber('duration', values.duration, quick ? 2 : 5),
-    warmupSeconds: values.warmup === '0' ? 0 : positiveNumber('warmup', values.warmup, quick ? 0.5 : 1),
+    // perch's workers run without Maglev, so their hot code reaches TurboFan later
+    // than a default Node's. limits scenario, 5 repetitions: 1 s of warm-up gave
+    // 0.73-1.05x per repetition (median 0.86x); 3 s gave 0.93-1.00x, twice.
+    // A warm-up window is not recorded, so a longer one only costs time.
+    warmupSeconds: values.warmup === '0' ? 0 : positiveNumber('warmup', values.warmup, quick ? 0.5 : 3),
     reps: Math.round(positiveNumber('reps', values.reps, quick ? 1 : 3)),
     connections: Math.round(positiveNumber('connections', values.connections, 50)),
     only: TARGET_NAMES.filter((name) => only.includes(name)),
