@@ -67,17 +67,16 @@ export const WORKER_V8_FLAGS: readonly { readonly flag: string; readonly names: 
 ];
 
 // V8 takes `-` and `_` alike, `--no-x` for false, and a value after `=` or a space.
-const SETTING_GIVEN = WORKER_V8_FLAGS.map(({ names }) => {
+const DEFAULTS = WORKER_V8_FLAGS.map(({ flag, names }) => {
   const alternatives = names.map((name) => name.replaceAll('-', '[-_]')).join('|');
-  return new RegExp(`(?:^|\\s)--(?:no[-_])?(?:${alternatives})(?:[=\\s]|$)`);
+  return { flag, given: new RegExp(`(?:^|\\s)--(?:no[-_])?(?:${alternatives})(?:[=\\s]|$)`) };
 });
 
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
   const args = [...execArgv];
-  WORKER_V8_FLAGS.forEach(({ flag }, i) => {
-    const given = SETTING_GIVEN[i]!;
+  for (const { flag, given } of DEFAULTS) {
     if (!execArgv.some((arg) => given.test(arg)) && !given.test(nodeOptions ?? '')) args.push(flag);
-  });
+  }
   return args;
 }
 
