@@ -5,7 +5,7 @@ import path from 'node:path';
 import { startBackend, type Backend } from './backend.ts';
 import { measure, otherCoresOver, type LoadRequest, type Measurement } from './loadgen.ts';
 import { launchPerch, type LaunchedPerch } from './perch.ts';
-import { QUIET_CORES, type BenchOptions } from './options.ts';
+import { QUIET_CORES, WARMUP_WINDOWS, type BenchOptions } from './options.ts';
 import type { ProcessRegistry, RunningProcess } from './processes.ts';
 import type { Table } from './table.ts';
 import { startTarget, type Target, type TargetName, type TargetStart } from './targets.ts';
@@ -86,6 +86,25 @@ export class BenchContext {
       probe.path,
       probe.bytes,
     );
+  }
+
+  /**
+   * Unrecorded load before the measured windows: WARMUP_WINDOWS runs of
+   * --warmup seconds each, every run on new connections (see options.ts for why two).
+   */
+  async warmUp(label: string, run: (seconds: number) => Promise<unknown>): Promise<void> {
+    const seconds = this.options.warmupSeconds;
+    if (seconds <= 0) return;
+    for (let window = 1; window <= WARMUP_WINDOWS; window++) {
+      this.log(`warm-up ${label} (${window}/${WARMUP_WINDOWS}, ${seconds} s)`);
+      await run(seconds);
+    }
+  }
+
+  /** How the windows were warmed up, for a scenario's description. */
+  warmUpNote(): string {
+    const seconds = this.options.warmupSeconds;
+    return seconds <= 0 ? 'no warm-up' : `after ${WARMUP_WINDOWS} unrecorded warm-up windows of ${seconds} s per target`;
   }
 
   /** One autocannon run of `durationSeconds` against target + path, watching the proxy's and the backend's processes. */

@@ -30,6 +30,19 @@ export interface BenchOptions {
 /** Below this much CPU (in cores) used by processes outside the bench, the machine counts as quiet. */
 export const QUIET_CORES = 0.15;
 
+/**
+ * Warm-up windows per target (each --warmup seconds, on new connections).
+ * perch's workers run without Maglev, so their hot code reaches TurboFan later
+ * than a default Node's; and when the first load's connections close, the
+ * close paths deoptimize hot Node and undici functions, which TurboFan then
+ * compiles again during the next load: 0.26-0.34 s of compile CPU in that
+ * window (--trace-opt, windows of 2-5 s), ~2 µs per request of a 5 s window,
+ * nothing in the windows after. One warm-up window left that in the first
+ * repetition (forwarding at 1 KiB, per-repetition CPU ×bare 1.14, 1.18, then
+ * 1.03, 1.01); limits with 1 s of warm-up: 0.73-1.05× per repetition.
+ */
+export const WARMUP_WINDOWS = 2;
+
 /** What a run without --scenario runs, in this order. */
 export const DEFAULT_SCENARIOS = ['forwarding', 'limits', 'workers', 'tls', 'wake'] as const;
 
@@ -37,7 +50,8 @@ export const USAGE = `usage: node bench/run.ts [options]
 
   --quick               short run: 2 s per measurement, 1 repetition
   --duration <s>        seconds of load per measurement (default 5, quick 2)
-  --warmup <s>          unrecorded load per target and size first (default 3, quick 0.5)
+  --warmup <s>          unrecorded load per target and size first, in two windows of s seconds
+                        on new connections each (default 2, quick 0.5)
   --reps <n>            repetitions, peer order alternated each time; medians reported (default 3, quick 1)
   --connections <n>     concurrent keep-alive connections (default 50)
   --only <a,b>          targets: ${TARGET_NAMES.join(', ')} (default all)
@@ -95,11 +109,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   return {
     quick,
     durationSeconds: positiveNumber('duration', values.duration, quick ? 2 : 5),
-    // perch's workers run without Maglev, so their hot code reaches TurboFan later
-    // than a default Node's. limits scenario, 5 repetitions: 1 s of warm-up gave
-    // 0.73-1.05x per repetition (median 0.86x); 3 s gave 0.93-1.00x, twice.
-    // A warm-up window is not recorded, so a longer one only costs time.
-    warmupSeconds: values.warmup === '0' ? 0 : positiveNumber('warmup', values.warmup, quick ? 0.5 : 3),
+    warmupSeconds: values.warmup === '0' ? 0 : positiveNumber('warmup', values.warmup, quick ? 0.5 : 2),
     reps: Math.round(positiveNumber('reps', values.reps, quick ? 1 : 3)),
     connections: Math.round(positiveNumber('connections', values.connections, 50)),
     only: TARGET_NAMES.filter((name) => only.includes(name)),

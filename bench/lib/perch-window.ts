@@ -305,11 +305,8 @@ export function addCounts(into: Record<string, number>, from: Record<string, num
 
 /** Unrecorded load on each variant before the windows, so they measure warm processes. */
 export async function warmUp(ctx: BenchContext, scenario: string, variants: readonly PerchVariant[], requestPath: string): Promise<void> {
-  const seconds = ctx.options.warmupSeconds;
-  if (seconds <= 0) return;
   for (const variant of variants) {
-    ctx.log(`${scenario}: warm-up ${variant.key} (${seconds} s)`);
-    await ctx.measureUrl(`${variant.perch.origin}${requestPath}`, variant.headers, {}, seconds);
+    await ctx.warmUp(`${scenario} ${variant.key}`, (seconds) => ctx.measureUrl(`${variant.perch.origin}${requestPath}`, variant.headers, {}, seconds));
   }
 }
 

@@ -132,12 +132,9 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
       ctx.log(`${size.label}: ${name}: ${t.origin}${t.process ? `, pid ${t.process.pid}` : ''}`);
     }
 
-    if (options.warmupSeconds > 0) {
-      for (const target of targets) {
-        if (!stillUp(target)) continue;
-        ctx.log(`warm-up ${target.name} ${size.label} (${options.warmupSeconds} s)`);
-        await ctx.measure(target, backend, pathFor(size.bytes), options.warmupSeconds);
-      }
+    for (const target of targets) {
+      if (!stillUp(target)) continue;
+      await ctx.warmUp(`${target.name} ${size.label}`, (seconds) => ctx.measure(target, backend, pathFor(size.bytes), seconds));
     }
 
     for (let rep = 0; rep < options.reps; rep++) {
@@ -189,7 +186,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
     title: 'forwarding',
     description:
       `GET /bytes/<n> from src/demo/hello.ts, autocannon with ${options.connections} keep-alive connections, ` +
-      `${options.durationSeconds} s per measurement, ${options.reps} repetition(s), medians. ${pinning} ` +
+      `${options.durationSeconds} s per measurement ${ctx.warmUpNote()}, ${options.reps} repetition(s), medians. ${pinning} ` +
       `"×direct" = proxy ÷ direct in the same repetition; "×bare" = proxy ÷ bare undici forwarder. ` +
       `CPU µs/req and RSS are the proxy's own processes, started afresh for each size. RSS, MiB: the peak of one worker (perch's and nginx's workers; ` +
       `the process itself for one-process proxies) in each repetition, median over repetitions, in brackets its private part ` +

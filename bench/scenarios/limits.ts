@@ -235,7 +235,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
     description:
       `GET ${PATH} through perch (${WORKERS} workers) to ${MACHINES} static machines (one src/demo/hello.ts each), app concurrency type = "requests": ` +
       `A = soft_limit ${SOFT_LIMIT}, hard_limit ${HARD_LIMIT} per machine; B = soft_limit ${UNLIMITED_SOFT}, no hard limit. Both perch instances run side by side, ` +
-      `measured in alternating order (A B, B A, …), autocannon with ${options.connections} keep-alive connections, ${options.durationSeconds} s per window, ` +
+      `measured in alternating order (A B, B A, …), autocannon with ${options.connections} keep-alive connections, ${options.durationSeconds} s per window ${ctx.warmUpNote()}, ` +
       `${options.reps} repetition(s), medians; "A/B" = A ÷ B in the same repetition. CPU µs/req covers every perch process (primary + workers); ` +
       `"primary µs/req" is the primary alone; "primary msgs" the IPC messages it sent the workers (its write() calls, /proc/<pid>/io syscw): grants, load summaries, contention on/off, machine-list broadcasts. ` +
       `Requests per machine (backend order) and per worker are from perch's access log. ` +

@@ -251,12 +251,9 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
   };
   const watchOf = (endpoint: Endpoint): Record<string, number> => ({ proxy: endpoint.process.pid, backend: backend.process.pid });
 
-  if (options.warmupSeconds > 0) {
-    for (const endpoint of endpoints) {
-      for (const mode of MODES) {
-        ctx.log(`tls: warm-up ${endpoint.key} ${mode.key} (${options.warmupSeconds} s)`);
-        await ctx.measureLoad(specFor(endpoint, mode, options.warmupSeconds), {}, LOAD_SCRIPT);
-      }
+  for (const endpoint of endpoints) {
+    for (const mode of MODES) {
+      await ctx.warmUp(`tls ${endpoint.key} ${mode.key}`, (seconds) => ctx.measureLoad(specFor(endpoint, mode, seconds), {}, LOAD_SCRIPT));
     }
   }
 
@@ -426,7 +423,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
       `TLS with SNI ${HOST} and a local-CA certificate. Keep-alive rows: ${options.connections} HTTP/1.1 connections with one request in flight each, or HTTP/2 with ${H2_CONNECTIONS} connections × ${streams} streams ` +
       `(load by ${keepAliveGenerator === 'h2load' ? 'h2load, nghttp2\'s C client' : 'bench/tls-load.ts, Node'}); "new connection" rows: ${options.connections} lanes each opening a connection per request ` +
       `(HTTP/1.1, \`Connection: close\`; bench/tls-load.ts, Node), req/s = connections/s, "resumed" offers the previous connection's session ticket. ` +
-      `${options.durationSeconds} s per window, ${options.reps} repetition(s), targets alternating; medians. "× plain" = this row ÷ the same target's plain row of its kind (keep-alive: HTTP/1.1 plain keep-alive; ` +
+      `${options.durationSeconds} s per window ${ctx.warmUpNote()}, ${options.reps} repetition(s), targets alternating; medians. "× plain" = this row ÷ the same target's plain row of its kind (keep-alive: HTTP/1.1 plain keep-alive; ` +
       `new connection: plain new connection), per repetition; "CPU over plain" = proxy CPU µs per request (per connection) minus the plain row's, i.e. what TLS adds per request, or per handshake; ` +
       `"perch ÷ nginx" compares the same row. CPU covers every proxy process.`,
     table: {

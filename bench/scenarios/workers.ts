@@ -150,7 +150,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
     description:
       `GET ${PATH} through perch with 1 and with 2 workers to one src/demo/hello.ts (one static machine, soft_limit 1000, no hard limit). ` +
       `Both perch instances run side by side, measured in alternating order, autocannon with ${options.connections} keep-alive connections, ` +
-      `${options.durationSeconds} s per window, ${options.reps} repetition(s), medians; "×1w" = 2 workers ÷ 1 worker in the same repetition. ` +
+      `${options.durationSeconds} s per window ${ctx.warmUpNote()}, ${options.reps} repetition(s), medians; "×1w" = 2 workers ÷ 1 worker in the same repetition. ` +
       `CPU µs/req and RSS (MiB, sum over processes) cover every perch process (primary + workers); requests per worker are from perch's access log. ` +
       `errors = connection errors + timeouts.`,
     table: {
