@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { HttpOptions, PerchConfig } from '../config/model.ts';
 import { accessLogger, flushLogs, logger, requestLog } from '../log/logger.ts';
 import type { MachineView } from '../machines/machine.ts';
-import type { ListenerFacts, ResponsePolicy } from '../proxy/headers.ts';
+import { viaEntries, type ListenerFacts, type ResponsePolicy } from '../proxy/headers.ts';
 import { HttpProxy } from '../proxy/http-proxy.ts';
 import { createHttpServer } from '../proxy/http-server.ts';
 import { closeAllHttps, closeIdleHttps, createHttpsServer } from '../proxy/https-server.ts';
@@ -27,6 +27,7 @@ import { metricsSnapshot } from '../metrics/recorder.ts';
 import { watchTlsHandshakes, watchUpstreamConnects } from '../metrics/worker-hooks.ts';
 
 const SERVER_NAME = 'perch';
+const VIA = viaEntries(SERVER_NAME);
 const DRAIN_POLL_MS = 25;
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
@@ -76,7 +77,7 @@ function responsePolicy(options: HttpOptions | null, forceHttps: boolean): Respo
     pristine: options?.pristine ?? false,
     set: Object.entries(options?.responseHeaders ?? {}),
     serverName: SERVER_NAME,
-    viaName: SERVER_NAME,
+    via: VIA,
     forceHttps,
     h2Backend: options?.h2Backend ?? false,
     idleTimeoutMs: options?.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
@@ -132,7 +133,7 @@ class WorkerState {
     this.proxy = new HttpProxy({
       region: config.region,
       serverName: SERVER_NAME,
-      viaName: SERVER_NAME,
+      via: VIA,
       router,
       requestIds: new RequestIds(workerId, config.region),
       channel: this.channel,

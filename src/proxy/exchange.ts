@@ -8,7 +8,7 @@ import type { ServiceRoute, MachineTarget } from '../routing/service-route.ts';
 import { NO_STEERING, type Steering } from '../routing/rank.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
 import { responseTimeoutError, upstreamError, type ProxyError } from './errors.ts';
-import { clientResponseHeaders, type ForwardedHead } from './headers.ts';
+import { clientResponseHeaders, type ClientHttpVersion, type ForwardedHead } from './headers.ts';
 import type { AwaitingResponse, ResponseDeadlines } from './response-deadlines.ts';
 
 // HTTP/2 compat requests and responses are used through the HTTP/1 types:
@@ -55,7 +55,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
   readonly res: ClientResponse;
   readonly app: ServiceRoute;
   readonly requestId: string;
-  readonly httpVersion: string;
+  readonly httpVersion: ClientHttpVersion;
   readonly startedAt: number;
   readonly host: ExchangeHost;
   head!: ForwardedHead;

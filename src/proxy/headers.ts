@@ -84,12 +84,21 @@ export interface ListenerFacts {
   httpsPortSuffix?: string;
 }
 
+/** The HTTP version a client spoke, as a Via entry names it. */
+export type ClientHttpVersion = '1.1' | '2';
+
+/** This edge's own Via entry for each client HTTP version ("1.1 perch"), built once: every request and response carries one. */
+export type ViaEntries = Readonly<Record<ClientHttpVersion, string>>;
+
+export function viaEntries(name: string): ViaEntries {
+  return { '1.1': `1.1 ${name}`, '2': `2 ${name}` };
+}
+
 /** Per-request facts about the client. */
 export interface ClientFacts {
   ip: string;
   requestId: string;
-  /** "1.1" or "2". */
-  httpVersion: string;
+  httpVersion: ClientHttpVersion;
 }
 
 export interface ForwardedHead extends SteeringHeaders {
@@ -103,9 +112,9 @@ export interface ForwardedHead extends SteeringHeaders {
 
 /**
  * Builds the upstream request headers as a flat [name, value, …] list.
- * `region` and `via` are the edge's, fixed at config load.
+ * `region` and `ours` (the edge's Via entries) are fixed at config load.
  */
-export function forwardedRequestHeaders(raw: string[], listener: ListenerFacts, client: ClientFacts, region: string, viaName: string): ForwardedHead {
+export function forwardedRequestHeaders(raw: string[], listener: ListenerFacts, client: ClientFacts, region: string, ours: ViaEntries): ForwardedHead {
   const out: string[] = [];
   let xff: string | undefined;
   let via: string | undefined;
@@ -166,7 +175,7 @@ export function forwardedRequestHeaders(raw: string[], listener: ListenerFacts, 
     'x-forwarded-proto', listener.proto,
     'x-forwarded-port', listener.port,
     'x-forwarded-ssl', listener.proto === 'https' ? 'on' : 'off',
-    'via', via === undefined ? `${client.httpVersion} ${viaName}` : `${via}, ${client.httpVersion} ${viaName}`,
+    'via', via === undefined ? ours[client.httpVersion] : `${via}, ${ours[client.httpVersion]}`,
     'fly-request-id', client.requestId,
   );
 
@@ -203,7 +212,7 @@ export interface ResponsePolicy {
   /** [name, value] pairs to set; values null mean remove. */
   set: [string, string | null][];
   serverName: string;
-  viaName: string;
+  via: ViaEntries;
   /** Plain-HTTP requests are redirected to HTTPS (force_https). */
   forceHttps: boolean;
   /** The machines speak HTTP/2 cleartext with prior knowledge (http_options.h2_backend). */
@@ -217,7 +226,7 @@ export function clientResponseHeaders(
   upstream: Record<string, string | string[] | undefined>,
   policy: ResponsePolicy,
   requestId: string,
-  httpVersion: string,
+  httpVersion: ClientHttpVersion,
 ): string[] {
   const out: string[] = [];
   let via: string | undefined;
@@ -242,7 +251,7 @@ export function clientResponseHeaders(
   if (!policy.pristine) {
     out.push(
       'server', policy.serverName,
-      'via', via === undefined ? `${httpVersion} ${policy.viaName}` : `${via}, ${httpVersion} ${policy.viaName}`,
+      'via', via === undefined ? policy.via[httpVersion] : `${via}, ${policy.via[httpVersion]}`,
       'fly-request-id', requestId,
     );
   }

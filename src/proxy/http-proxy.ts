@@ -14,7 +14,7 @@ import { pin, unpin, usablePin, type PinnableConnection } from './connection-pin
 import { ProxyError, ERROR_CODES } from './errors.ts';
 import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost, type UpgradeRequest } from './exchange.ts';
 import { ResponseDeadlines } from './response-deadlines.ts';
-import { forwardedRequestHeaders, type ListenerFacts } from './headers.ts';
+import { forwardedRequestHeaders, type ListenerFacts, type ViaEntries } from './headers.ts';
 import type { RequestIds } from './request-id.ts';
 import { pinSettled, waitForPin } from './shared-pin.ts';
 import { recordExchange, recordUnrouted } from '../metrics/recorder.ts';
@@ -25,7 +25,8 @@ export const PASSIVE_FAILURE_THRESHOLD = 2;
 export interface ProxyContext {
   region: string;
   serverName: string;
-  viaName: string;
+  /** This edge's Via entries (headers.ts). */
+  via: ViaEntries;
   router: HostRouter<ServiceRoute>;
   requestIds: RequestIds;
   channel: LoadChannel;
@@ -68,7 +69,7 @@ export class HttpProxy implements ExchangeHost {
       listener,
       { ip: clientIp(req), requestId, httpVersion: req.httpVersionMajor === 2 ? '2' : '1.1' },
       ctx.region,
-      ctx.viaName,
+      ctx.via,
     );
     if (req.httpVersionMajor === 2) {
       // An HTTP/2 request has a body unless its head ended the stream; it need not say how long.
