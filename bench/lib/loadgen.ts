@@ -2,7 +2,7 @@
 // the load core, and samples the proxy's CPU and memory around it.
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { cpuMicros, hostBusyMicros, ownTreeMicros, processTree, residentBytes } from './proc.ts';
+import { hostBusyMicros, ownTreeMicros, processCounters, processTree, residentBytes, type ProcessCounters } from './proc.ts';
 import { failureReason, type ProcessRegistry } from './processes.ts';
 
 export interface LoadRequest {
@@ -28,6 +28,14 @@ export interface LoadResult {
 export interface ResourceUsage {
   /** CPU (user + system) of the whole tree during the window, in µs. */
   cpuMicros: number;
+  /**
+   * The kernel's part of cpuMicros, and the tree's minor page faults in the
+   * window: when a process runs slow for a whole start, whether the extra time
+   * was spent in system calls and faults (memory given back and taken again)
+   * or in its own code (JIT, garbage collection).
+   */
+  systemMicros: number;
+  minorFaults: number;
   /**
    * Largest VmRSS of one worker seen during the window, bytes. A worker is a
    * process below the tree's root (perch's and nginx's workers); a tree of one
@@ -88,7 +96,7 @@ export async function measure(
   },
 ): Promise<Measurement> {
   const trees = Object.fromEntries(Object.entries(options.watch).map(([name, pid]) => [name, processTree(pid)]));
-  const cpuBefore = Object.fromEntries(Object.entries(trees).map(([name, pids]) => [name, cpuMicros(pids)]));
+  const countersBefore = Object.fromEntries(Object.entries(trees).map(([name, pids]) => [name, processCounters(pids)]));
   const peaks = Object.fromEntries(Object.keys(trees).map((name) => [name, { worker: 0, sum: 0, workerAnon: 0 }]));
   const sampleRss = (): void => {
     for (const [name, pids] of Object.entries(trees)) {
@@ -139,17 +147,29 @@ export async function measure(
 
   const usage: Record<string, ResourceUsage> = {};
   for (const [name, pids] of Object.entries(trees)) {
-    const after = cpuMicros(pids);
-    const before = cpuBefore[name] as Map<number, number>;
+    const before = countersBefore[name] as Map<number, ProcessCounters>;
     let cpu = 0;
+    let system = 0;
+    let faults = 0;
     const byPid: Record<string, number> = {};
-    for (const [pid, micros] of after) {
-      const used = micros - (before.get(pid) ?? micros);
-      byPid[String(pid)] = used;
-      cpu += used;
+    for (const [pid, now] of processCounters(pids)) {
+      const then = before.get(pid) ?? now;
+      byPid[String(pid)] = now.cpuMicros - then.cpuMicros;
+      cpu += now.cpuMicros - then.cpuMicros;
+      system += now.systemMicros - then.systemMicros;
+      faults += now.minorFaults - then.minorFaults;
     }
     const peak = peaks[name] as Peak;
-    usage[name] = { cpuMicros: cpu, peakWorkerRssBytes: peak.worker, peakRssSumBytes: peak.sum, peakWorkerAnonBytes: peak.workerAnon, processCount: pids.length, cpuMicrosByPid: byPid };
+    usage[name] = {
+      cpuMicros: cpu,
+      systemMicros: system,
+      minorFaults: faults,
+      peakWorkerRssBytes: peak.worker,
+      peakRssSumBytes: peak.sum,
+      peakWorkerAnonBytes: peak.workerAnon,
+      processCount: pids.length,
+      cpuMicrosByPid: byPid,
+    };
   }
   return { load: result, usage, host };
 }

@@ -16,8 +16,12 @@ export const clockTicksPerSecond: number = (() => {
 
 interface StatLine {
   ppid: number;
-  /** utime + stime, in clock ticks. */
-  cpuTicks: number;
+  /** utime, in clock ticks. */
+  userTicks: number;
+  /** stime, in clock ticks. */
+  systemTicks: number;
+  /** Page faults served without I/O (minflt). */
+  minorFaults: number;
 }
 
 function readStat(pid: number): StatLine | undefined {
@@ -30,7 +34,7 @@ function readStat(pid: number): StatLine | undefined {
   // The command name (field 2) is in parentheses and may contain spaces, so
   // split only what follows the last ')'. There, index 0 is field 3 (state).
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  return { ppid: Number(fields[1]), minorFaults: Number(fields[7]), userTicks: Number(fields[11]), systemTicks: Number(fields[12]) };
 }
 
 /** The root PID and every live descendant, found by walking ppid links. */
@@ -55,12 +59,26 @@ export function processTree(rootPid: number): number[] {
   return tree;
 }
 
-/** CPU time (user + system) consumed so far by each PID, in microseconds. */
-export function cpuMicros(pids: readonly number[]): Map<number, number> {
-  const result = new Map<number, number>();
+/** What a process has used so far. */
+export interface ProcessCounters {
+  /** CPU time, user + system, µs. */
+  cpuMicros: number;
+  /** The system (kernel) part of it, µs. */
+  systemMicros: number;
+  minorFaults: number;
+}
+
+/** Counters of each PID so far (a PID that is gone is left out). */
+export function processCounters(pids: readonly number[]): Map<number, ProcessCounters> {
+  const result = new Map<number, ProcessCounters>();
   for (const pid of pids) {
     const stat = readStat(pid);
-    if (stat !== undefined) result.set(pid, (stat.cpuTicks * 1_000_000) / clockTicksPerSecond);
+    if (stat === undefined) continue;
+    result.set(pid, {
+      cpuMicros: ((stat.userTicks + stat.systemTicks) * 1_000_000) / clockTicksPerSecond,
+      systemMicros: (stat.systemTicks * 1_000_000) / clockTicksPerSecond,
+      minorFaults: stat.minorFaults,
+    });
   }
   return result;
 }
@@ -99,7 +117,7 @@ export function hostBusyMicros(): number {
  */
 export function ownTreeMicros(): number {
   let total = 0;
-  for (const micros of cpuMicros(processTree(process.pid)).values()) total += micros;
+  for (const counters of processCounters(processTree(process.pid)).values()) total += counters.cpuMicros;
   try {
     const text = readFileSync(`/proc/${process.pid}/stat`, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
