@@ -29,6 +29,8 @@ interface Sample {
   completed: number;
   /** Proxy's CPU per completed request (µs); NaN for direct. */
   proxyCpuMicrosPerRequest: number;
+  /** The kernel's part of it (system calls, faults, the loopback network stack run on the proxy's behalf). */
+  proxySystemMicrosPerRequest: number;
   backendCpuMicrosPerRequest: number;
   proxyPeakWorkerRssBytes: number;
   proxyPeakRssSumBytes: number;
@@ -52,6 +54,7 @@ function toSample(rep: number, target: TargetName, sizeBytes: number, m: Measure
     non2xx: m.load.non2xx,
     completed: done,
     proxyCpuMicrosPerRequest: proxy === undefined || done === 0 ? NaN : proxy.cpuMicros / done,
+    proxySystemMicrosPerRequest: proxy === undefined || done === 0 ? NaN : proxy.systemMicros / done,
     backendCpuMicrosPerRequest: backend === undefined || done === 0 ? NaN : backend.cpuMicros / done,
     proxyPeakWorkerRssBytes: proxy?.peakWorkerRssBytes ?? NaN,
     proxyPeakRssSumBytes: proxy?.peakRssSumBytes ?? NaN,
@@ -80,6 +83,7 @@ function summarize(samples: readonly Sample[], target: TargetName, sizeBytes: nu
     p50Ms: median(mine.map((s) => s.p50Ms)),
     p99Ms: median(mine.map((s) => s.p99Ms)),
     proxyCpuMicrosPerRequest: median(mine.map((s) => s.proxyCpuMicrosPerRequest)),
+    proxySystemMicrosPerRequest: median(mine.map((s) => s.proxySystemMicrosPerRequest)),
     backendCpuMicrosPerRequest: median(mine.map((s) => s.backendCpuMicrosPerRequest)),
     // Each repetition's peak; like every other figure, the median over repetitions, and the largest beside it.
     proxyPeakWorkerRssMiB: median(mine.map((s) => s.proxyPeakWorkerRssBytes)) / MiB,
@@ -168,7 +172,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
           formatNumber(s.p99Ms, 2),
           isProxy ? formatRatio(s.p99VsDirect) : '',
           isProxy ? formatRatio(s.p99VsBare) : '',
-          formatNumber(s.proxyCpuMicrosPerRequest, 1),
+          isProxy ? `${formatNumber(s.proxyCpuMicrosPerRequest, 1)} (${formatNumber(s.proxySystemMicrosPerRequest, 1)})` : '—',
           isProxy ? formatRatio(s.cpuVsBare) : '',
           isProxy ? `${formatNumber(s.proxyPeakWorkerRssMiB, 1)} (${formatNumber(s.proxyPeakWorkerAnonMiB, 1)}), max ${formatNumber(s.proxyPeakWorkerRssMaxMiB, 1)} / ${formatNumber(s.proxyPeakRssSumMiB, 1)}` : '—',
           String(s.errors + s.non2xx),
@@ -188,12 +192,13 @@ export async function run(ctx: BenchContext): Promise<ScenarioReport> {
       `GET /bytes/<n> from src/demo/hello.ts, autocannon with ${options.connections} keep-alive connections, ` +
       `${options.durationSeconds} s per measurement ${ctx.warmUpNote()}, ${options.reps} repetition(s), medians. ${pinning} ` +
       `"×direct" = proxy ÷ direct in the same repetition; "×bare" = proxy ÷ bare undici forwarder. ` +
-      `CPU µs/req and RSS are the proxy's own processes, started afresh for each size. RSS, MiB: the peak of one worker (perch's and nginx's workers; ` +
+      `CPU µs/req and RSS are the proxy's own processes, started afresh for each size; in brackets the CPU's system part ` +
+      `(system calls, page faults, and the loopback network stack the kernel runs on the proxy's behalf), median over repetitions. RSS, MiB: the peak of one worker (perch's and nginx's workers; ` +
       `the process itself for one-process proxies) in each repetition, median over repetitions, in brackets its private part ` +
       `without shared file pages such as the Node binary's code (median), then the largest repetition's peak, / the peak sum ` +
       `over all the proxy's processes in any repetition (perch's primary included). Errors = connection errors + non-2xx.`,
     table: {
-      headers: ['target', 'size', 'req/s', 'req/s ×direct', 'p50 ms', 'p50 ×direct', 'p99 ms', 'p99 ×direct', 'p99 ×bare', 'CPU µs/req', 'CPU ×bare', 'worker RSS MiB: median (private), max / all', 'errors', 'note'],
+      headers: ['target', 'size', 'req/s', 'req/s ×direct', 'p50 ms', 'p50 ×direct', 'p99 ms', 'p99 ×direct', 'p99 ×bare', 'CPU µs/req (system)', 'CPU ×bare', 'worker RSS MiB: median (private), max / all', 'errors', 'note'],
       align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
       rows,
     },
