@@ -29,11 +29,14 @@ t.test('a failing check takes a machine out of rotation until it passes; all loc
   const direct = await directOrigins(perch.adminOrigin, 'checked');
   const host = 'checked.localhost';
   t.ok(await eventually(async () => (await machines(perch.adminOrigin, 'checked')).every((machine) => machine.healthy)), 'all machines pass their first check');
-  t.same([...(await machinesServing(perch.origin, host, 20))].sort(), ['checked-ams-1', 'checked-ams-2'], 'traffic stays in ams');
 
   // Each change takes a check interval to be seen, and a moment more to reach every worker.
   const servedBy = async (expected: string[]): Promise<boolean> =>
     eventually(async () => [...(await machinesServing(perch.origin, host, 10))].sort().join() === expected.join());
+
+  // Both ams machines share a request at random only once their RTTs fall in the same bucket: a first
+  // check or connect slowed by a busy machine can leave one a bucket farther until the next checks.
+  t.ok(await servedBy(['checked-ams-1', 'checked-ams-2']), 'traffic stays in ams, on both machines');
 
   await ask(`${direct.get('checked-ams-1')}/health/fail`, { method: 'POST' });
   await perch.waitForLog((line) => line.msg === 'machine health' && line.machine === 'checked-ams-1' && line.healthy === false);
