@@ -154,8 +154,9 @@ export async function measure(
     const byPid: Record<string, number> = {};
     for (const [pid, now] of processCounters(pids)) {
       const then = before.get(pid) ?? now;
-      byPid[String(pid)] = now.cpuMicros - then.cpuMicros;
-      cpu += now.cpuMicros - then.cpuMicros;
+      const used = now.cpuMicros - then.cpuMicros;
+      byPid[String(pid)] = used;
+      cpu += used;
       system += now.systemMicros - then.systemMicros;
       faults += now.minorFaults - then.minorFaults;
     }
