@@ -86,6 +86,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
   waitCode: 'PR04' | 'PM03' = 'PR04';
   status = 0;
   bytesOut = 0;
+  /** Milliseconds from arrival to the end, set when the exchange is finished. */
+  elapsedMs = 0;
   error: ProxyError | null = null;
   responseStarted = false;
   done = false;

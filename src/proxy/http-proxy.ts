@@ -249,6 +249,7 @@ export class HttpProxy implements ExchangeHost {
     if (exchange.app.byConnection && !exchange.pinned) this.routeAgain(pinSettled(connectionOf(exchange.req), exchange));
     const target = exchange.target;
     if (target !== null) this.releaseTarget(exchange, target);
+    exchange.elapsedMs = performance.now() - exchange.startedAt;
     recordExchange(exchange);
     const error = exchange.error;
     this.ctx.requests.request({
@@ -261,7 +262,7 @@ export class HttpProxy implements ExchangeHost {
       status: exchange.status,
       bytes: exchange.bytesOut,
       attempts: exchange.attempts,
-      ms: performance.now() - exchange.startedAt,
+      ms: exchange.elapsedMs,
       code: error?.code ?? null,
       error: error === null ? null : error.message,
     });

@@ -11,25 +11,38 @@ function base32(value: number, width: number): string {
   return out;
 }
 
+/** Every 10-bit number as its two base32 digits. */
+const DIGIT_PAIRS = Array.from({ length: 1024 }, (_, value) => base32(value, 2));
+
+/** The counter is 30 bits: six base32 digits. */
+const COUNTER_MODULUS = 2 ** 30;
+
 export class RequestIds {
-  private readonly suffix: string;
   private readonly workerTag: string;
+  /** The counter's low 10 bits as digits, each with the region suffix after them: the id's last part. */
+  private readonly tails: readonly string[];
   private counter = 0;
   private lastMs = 0;
-  private timePart = '';
+  /**
+   * Everything before the tail (time part, worker tag, the counter's high 20
+   * bits): it changes once a millisecond or every 1024 ids, so an id costs
+   * one concatenation.
+   */
+  private head = '';
 
   constructor(workerId: number, region: string) {
     this.workerTag = base32(workerId % 1024, 2);
-    this.suffix = `-${region}`;
+    this.tails = DIGIT_PAIRS.map((digits) => `${digits}-${region}`);
   }
 
   next(): string {
     const now = Date.now();
-    if (now !== this.lastMs) {
+    const counter = (this.counter = (this.counter + 1) % COUNTER_MODULUS);
+    const low = counter & 1023;
+    if (now !== this.lastMs || low === 0) {
       this.lastMs = now;
-      this.timePart = base32(now, 10);
+      this.head = base32(now, 10) + this.workerTag + DIGIT_PAIRS[counter >> 20]! + DIGIT_PAIRS[(counter >> 10) & 1023]!;
     }
-    this.counter = (this.counter + 1) % 0x40000000;
-    return this.timePart + this.workerTag + base32(this.counter, 6) + this.suffix;
+    return this.head + this.tails[low]!;
   }
 }

@@ -24,7 +24,6 @@ class FakeWorker implements WorkerLike {
   constructor(id: number, hub: () => MetricsHub) {
     this.id = id;
     this.hub = hub;
-    this.metrics.now = () => 1000;
   }
   isConnected(): boolean {
     return this.connected;
@@ -37,7 +36,7 @@ class FakeWorker implements WorkerLike {
   }
   /** `n` responses of `status` for `route`, each taking `ms`. */
   serve(route: { config: { name: string } }, status: number, n: number, ms = 2): void {
-    for (let i = 0; i < n; i++) this.metrics.exchange({ app: route, status, bytesOut: 10, startedAt: 1000 - ms, error: status >= 500 ? { code: 'PR04' } : null });
+    for (let i = 0; i < n; i++) this.metrics.exchange({ app: route, status, bytesOut: 10, elapsedMs: ms, error: status >= 500 ? { code: 'PR04' } : null });
   }
 }
 

@@ -26,12 +26,9 @@ interface Observation {
   code?: string;
 }
 
-const NOW = 1_000_000;
-
 function record(metrics: WorkerMetrics, observations: readonly Observation[]): void {
-  metrics.now = () => NOW;
   for (const o of observations) {
-    const exchange: FinishedExchange = { app: routes[o.route], status: o.status, bytesOut: o.bytes ?? 0, startedAt: NOW - o.ms, error: o.code === undefined ? null : { code: o.code } };
+    const exchange: FinishedExchange = { app: routes[o.route], status: o.status, bytesOut: o.bytes ?? 0, elapsedMs: o.ms, error: o.code === undefined ? null : { code: o.code } };
     metrics.exchange(exchange);
   }
 }
