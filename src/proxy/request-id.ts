@@ -31,7 +31,7 @@ export class RequestIds {
   private head = '';
 
   constructor(workerId: number, region: string) {
-    this.workerTag = base32(workerId % 1024, 2);
+    this.workerTag = DIGIT_PAIRS[workerId % 1024]!;
     this.tails = DIGIT_PAIRS.map((digits) => `${digits}-${region}`);
   }
 
