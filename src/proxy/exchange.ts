@@ -8,7 +8,7 @@ import type { ServiceRoute, MachineTarget } from '../routing/service-route.ts';
 import { NO_STEERING, type Steering } from '../routing/rank.ts';
 import type { RejectCode } from '../routing/slot-ledger.ts';
 import { responseTimeoutError, upstreamError, type ProxyError } from './errors.ts';
-import { clientResponseHeaders, type ClientHttpVersion, type ForwardedHead } from './headers.ts';
+import { clientHttpVersion, clientResponseHeaders, type ClientHttpVersion, type ForwardedHead } from './headers.ts';
 import type { AwaitingResponse, ResponseDeadlines } from './response-deadlines.ts';
 
 // HTTP/2 compat requests and responses are used through the HTTP/1 types:
@@ -99,7 +99,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, AwaitingRes
     this.res = res;
     this.app = app;
     this.requestId = requestId;
-    this.httpVersion = req.httpVersionMajor === 2 ? '2' : '1.1';
+    this.httpVersion = clientHttpVersion(req);
     this.startedAt = performance.now();
     this.host = host;
     (res as TaggedResponse)[kExchange] = this;

@@ -87,6 +87,10 @@ export interface ListenerFacts {
 /** The HTTP version a client spoke, as a Via entry names it. */
 export type ClientHttpVersion = '1.1' | '2';
 
+export function clientHttpVersion(request: { readonly httpVersionMajor: number }): ClientHttpVersion {
+  return request.httpVersionMajor === 2 ? '2' : '1.1';
+}
+
 /** This edge's own Via entry for each client HTTP version ("1.1 perch"), built once: every request and response carries one. */
 export type ViaEntries = Readonly<Record<ClientHttpVersion, string>>;
 

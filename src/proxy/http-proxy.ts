@@ -14,7 +14,7 @@ import { pin, unpin, usablePin, type PinnableConnection } from './connection-pin
 import { ProxyError, ERROR_CODES } from './errors.ts';
 import { Exchange, type ClientRequest, type ClientResponse, type ExchangeHost, type UpgradeRequest } from './exchange.ts';
 import { ResponseDeadlines } from './response-deadlines.ts';
-import { forwardedRequestHeaders, type ListenerFacts, type ViaEntries } from './headers.ts';
+import { clientHttpVersion, forwardedRequestHeaders, type ListenerFacts, type ViaEntries } from './headers.ts';
 import type { RequestIds } from './request-id.ts';
 import { pinSettled, waitForPin } from './shared-pin.ts';
 import { recordExchange, recordUnrouted } from '../metrics/recorder.ts';
@@ -67,7 +67,7 @@ export class HttpProxy implements ExchangeHost {
     const head = forwardedRequestHeaders(
       req.rawHeaders,
       listener,
-      { ip: clientIp(req), requestId, httpVersion: req.httpVersionMajor === 2 ? '2' : '1.1' },
+      { ip: clientIp(req), requestId, httpVersion: clientHttpVersion(req) },
       ctx.region,
       ctx.via,
     );
